@@ -1,0 +1,326 @@
+/**
+ * Validation of everything that enters the store, written from the official schema
+ * (../reference/openai-run-schemas.json) plus the limits its descriptions state only in prose,
+ * and the v1 forms (`file_ids`, the `retrieval` tool). Objects are strict: an unknown key is an
+ * error, because the store could not give it back.
+ */
+import { z } from 'zod';
+import { RunValidationError, ValidationIssue } from '../errors';
+import { RUN_STATUSES } from './types';
+
+/** The largest value an `integer` column holds. */
+export const INT4_MAX = 2_147_483_647;
+/** Unix seconds accepted for times: 1970-01-01 … 9999-12-31 (PostgreSQL's timestamptz holds them all). */
+export const UNIX_SECONDS_MAX = 253_402_300_799;
+export const METADATA_MAX_PAIRS = 16;
+export const METADATA_KEY_MAX = 64;
+export const METADATA_VALUE_MAX = 512;
+export const TOOLS_MAX = 20;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why PostgreSQL could not store this string as given, or null when it can. */
+export function unstorableStringReason(s: string): string | null {
+  if (s.includes('\u0000')) return 'contains a NUL character (\\u0000), which PostgreSQL cannot store';
+  if (LONE_SURROGATE.test(s)) return 'contains a lone UTF-16 surrogate, which is not valid Unicode';
+  return null;
+}
+
+const text = z.string().superRefine((s, ctx) => {
+  const reason = unstorableStringReason(s);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+});
+
+function collectJsonIssues(value: unknown, path: (string | number)[], out: { path: (string | number)[]; message: string }[]): void {
+  if (value === null || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) out.push({ path, message: 'must be a finite JSON number' });
+    return;
+  }
+  if (typeof value === 'string') {
+    const reason = unstorableStringReason(value);
+    if (reason) out.push({ path, message: reason });
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => {
+      if (item === undefined) out.push({ path: [...path, i], message: 'must be a JSON value, got undefined' });
+      else collectJsonIssues(item, [...path, i], out);
+    });
+    return;
+  }
+  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
+    for (const [key, item] of Object.entries(value)) {
+      const keyReason = unstorableStringReason(key);
+      if (keyReason) out.push({ path: [...path, key], message: `key ${keyReason}` });
+      if (item !== undefined) collectJsonIssues(item, [...path, key], out);
+    }
+    return;
+  }
+  out.push({ path, message: `must be a JSON value, got ${describe(value)}` });
+}
+
+/** An open-ended JSON object (a function's `parameters`, a JSON schema): kept as given, checked to be storable. */
+const jsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const found: { path: (string | number)[]; message: string }[] = [];
+  collectJsonIssues(value, [], found);
+  for (const issue of found) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+});
+
+const int4 = (min: number) => z.number().int().min(min).max(INT4_MAX);
+const unixSeconds = z.number().int().min(0).max(UNIX_SECONDS_MAX);
+
+export const metadataSchema = z
+  .record(
+    text.refine((k) => [...k].length <= METADATA_KEY_MAX, `key must be at most ${METADATA_KEY_MAX} characters`),
+    text.refine((v) => [...v].length <= METADATA_VALUE_MAX, `must be at most ${METADATA_VALUE_MAX} characters`),
+  )
+  .refine((m) => Object.keys(m).length <= METADATA_MAX_PAIRS, `must have at most ${METADATA_MAX_PAIRS} key-value pairs`)
+  .nullable();
+
+const functionDefinition = z.strictObject({
+  name: text,
+  description: text.optional(),
+  parameters: jsonObject.optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+export const toolSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('code_interpreter') }),
+  z.strictObject({ type: z.literal('retrieval') }),
+  z.strictObject({
+    type: z.literal('file_search'),
+    file_search: z
+      .strictObject({
+        max_num_results: z.number().int().min(1).max(50).optional(),
+        ranking_options: z
+          .strictObject({
+            ranker: z.enum(['auto', 'default_2024_08_21']).optional(),
+            score_threshold: z.number().min(0).max(1),
+          })
+          .optional(),
+      })
+      .optional(),
+  }),
+  z.strictObject({ type: z.literal('function'), function: functionDefinition }),
+]);
+
+export const toolsSchema = z.array(toolSchema).max(TOOLS_MAX);
+
+export const toolCallSchema = z.strictObject({
+  id: text,
+  type: z.literal('function'),
+  function: z.strictObject({ name: text, arguments: text }),
+});
+
+export const requiredActionSchema = z.strictObject({
+  type: z.literal('submit_tool_outputs'),
+  submit_tool_outputs: z.strictObject({ tool_calls: z.array(toolCallSchema) }),
+});
+
+export const lastErrorSchema = z.strictObject({
+  code: z.enum(['server_error', 'rate_limit_exceeded', 'invalid_prompt']),
+  message: text,
+});
+
+export const incompleteDetailsSchema = z.strictObject({
+  reason: z.enum(['max_completion_tokens', 'max_prompt_tokens']).optional(),
+});
+
+export const usageSchema = z.strictObject({
+  prompt_tokens: int4(0),
+  completion_tokens: int4(0),
+  total_tokens: int4(0),
+});
+
+export const truncationStrategySchema = z.strictObject({
+  type: z.enum(['auto', 'last_messages']),
+  last_messages: int4(1).nullable().optional(),
+});
+
+export const toolChoiceSchema = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.strictObject({
+    type: z.enum(['function', 'code_interpreter', 'file_search']),
+    function: z.strictObject({ name: text }).optional(),
+  }),
+]);
+
+export const responseFormatSchema = z.union([
+  z.literal('auto'),
+  z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('text') }),
+    z.strictObject({ type: z.literal('json_object') }),
+    z.strictObject({
+      type: z.literal('json_schema'),
+      json_schema: z.strictObject({
+        name: text,
+        description: text.optional(),
+        schema: jsonObject.optional(),
+        strict: z.boolean().nullable().optional(),
+      }),
+    }),
+  ]),
+]);
+
+const tokenLimit = int4(256).nullable();
+
+/** Keys the older (v1) object did not have: required on a v2 object, optional on a v1 one. */
+const V2_REQUIRED_KEYS = [
+  'incomplete_details',
+  'usage',
+  'max_prompt_tokens',
+  'max_completion_tokens',
+  'truncation_strategy',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+] as const;
+
+/** A run object as the API gives it, either version (a v1 object is one that carries `file_ids`). */
+export const apiRunSchema = z
+  .strictObject({
+    id: text,
+    object: z.literal('thread.run'),
+    created_at: unixSeconds,
+    thread_id: text,
+    assistant_id: text,
+    status: z.enum(RUN_STATUSES),
+    required_action: requiredActionSchema.nullable(),
+    last_error: lastErrorSchema.nullable(),
+    expires_at: unixSeconds.nullable(),
+    started_at: unixSeconds.nullable(),
+    cancelled_at: unixSeconds.nullable(),
+    failed_at: unixSeconds.nullable(),
+    completed_at: unixSeconds.nullable(),
+    incomplete_details: incompleteDetailsSchema.nullable().optional(),
+    model: text,
+    instructions: text.nullable(),
+    tools: toolsSchema,
+    file_ids: z.array(text).optional(),
+    metadata: metadataSchema,
+    usage: usageSchema.nullable().optional(),
+    temperature: z.number().nullable().optional(),
+    top_p: z.number().nullable().optional(),
+    max_prompt_tokens: tokenLimit.optional(),
+    max_completion_tokens: tokenLimit.optional(),
+    truncation_strategy: truncationStrategySchema.nullable().optional(),
+    tool_choice: toolChoiceSchema.nullable().optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: responseFormatSchema.nullable().optional(),
+  })
+  .superRefine((run, ctx) => {
+    if (run.file_ids !== undefined) return;
+    for (const key of V2_REQUIRED_KEYS) {
+      if (run[key] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'is required (a run object without file_ids is of the newer API version)' });
+      }
+    }
+  });
+
+/** What `create` takes (the API's CreateRunRequest fields that a stored run keeps, plus the thread). */
+export const createRunSchema = z.strictObject({
+  thread_id: text,
+  assistant_id: text,
+  model: text,
+  instructions: text.nullable().optional(),
+  tools: toolsSchema.nullable().optional(),
+  file_ids: z.array(text).optional(),
+  metadata: metadataSchema.optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  max_prompt_tokens: tokenLimit.optional(),
+  max_completion_tokens: tokenLimit.optional(),
+  truncation_strategy: truncationStrategySchema.nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  response_format: responseFormatSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().optional(),
+});
+
+export const toolCallsSchema = z.array(toolCallSchema).min(1);
+export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: text, output: text }));
+
+// ---------------------------------------------------------------------------------------------
+// Turning zod's issues into the package's ValidationIssue list.
+
+/** `['tools', 2, 'function', 'name']` → `tools[2].function.name` (prefixed with `root` when given). */
+export function formatPath(path: readonly PropertyKey[], root = ''): string {
+  let out = root;
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else if (typeof part === 'string' && /^[A-Za-z_$][\w$]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(String(part))}]`;
+  }
+  return out || '(input)';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'object') return Object.getPrototypeOf(value) === Object.prototype ? 'an object' : `a ${value.constructor?.name ?? 'non-plain object'}`;
+  return `a ${typeof value}`;
+}
+
+function toIssues(zodIssues: readonly z.core.$ZodIssue[], root: string, prefix: readonly PropertyKey[] = []): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  for (const issue of zodIssues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) issues.push({ field: formatPath([...path, key], root), reason: 'is not a field of this object' });
+    } else if (issue.code === 'invalid_key') {
+      const [inner] = issue.issues;
+      issues.push({ field: formatPath(path, root), reason: inner ? reasonOf(inner) : issue.message });
+    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Report the alternative the input was meant to be: one whose own shape matched (no type
+      // or value mismatch at its root), so the caller reads "json_schema is required", not
+      // "does not match any allowed form".
+      const meant = issue.errors.filter((alt) => !alt.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value' || i.code === 'invalid_union')));
+      if (meant.length === 1) issues.push(...toIssues(meant[0], root, path));
+      else issues.push({ field: formatPath(path, root), reason: reasonOf(issue) });
+    } else {
+      issues.push({ field: formatPath(path, root), reason: reasonOf(issue) });
+    }
+  }
+  return issues;
+}
+
+function reasonOf(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'is required' : `must be ${article(issue.expected)}, got ${describe(issue.input)}`;
+    case 'too_big':
+      if (issue.origin === 'array') return `must have at most ${issue.maximum} items`;
+      if (issue.origin === 'string') return `must be at most ${issue.maximum} characters`;
+      return `must be at most ${issue.maximum}`;
+    case 'too_small':
+      if (issue.origin === 'array') return `must have at least ${issue.minimum} item${Number(issue.minimum) === 1 ? '' : 's'}`;
+      if (issue.origin === 'string') return `must be at least ${issue.minimum} characters`;
+      return `must be at least ${issue.minimum}`;
+    case 'invalid_value':
+      if (issue.input === undefined) return 'is required';
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
+    case 'invalid_union':
+      if (issue.errors.length === 0 && (issue as { note?: string }).note === 'No matching discriminator') return 'is not a known type';
+      return 'does not match any allowed form';
+    case 'not_multiple_of':
+      return `must be a multiple of ${issue.divisor}`;
+    case 'invalid_format':
+      return `must be a valid ${issue.format}`;
+    default:
+      return issue.message;
+  }
+}
+
+function article(expected: string): string {
+  if (expected === 'int') return 'an integer';
+  if (expected === 'array' || expected === 'object') return `an ${expected}`;
+  return `a ${expected}`;
+}
+
+/** Parses `input` with `schema` or throws a `RunValidationError` naming every bad field (under `root`). */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, root = ''): z.output<S> {
+  const result = schema.safeParse(input, { reportInput: true });
+  if (!result.success) throw new RunValidationError(toIssues(result.error.issues, root));
+  return result.data;
+}

@@ -1,0 +1,251 @@
+/**
+ * The API shapes, in the API's own snake_case. `ApiRun` is what `toApiRun` returns (every key of
+ * the newer schema, `file_ids` only on runs that carry it); `ApiRunInput` is what `importRun`
+ * accepts (either version of the object).
+ */
+
+export const RUN_STATUSES = [
+  'queued',
+  'in_progress',
+  'requires_action',
+  'cancelling',
+  'cancelled',
+  'failed',
+  'completed',
+  'incomplete',
+  'expired',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses that hold the thread lock and may still move. */
+export const ACTIVE_STATUSES = ['queued', 'in_progress', 'requires_action', 'cancelling'] as const satisfies readonly RunStatus[];
+export const TERMINAL_STATUSES = ['cancelled', 'failed', 'completed', 'incomplete', 'expired'] as const satisfies readonly RunStatus[];
+
+export type Metadata = Record<string, string>;
+
+export interface ApiFunctionDefinition {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+  strict?: boolean | null;
+}
+
+export interface ApiFileSearchRankingOptions {
+  ranker?: 'auto' | 'default_2024_08_21';
+  score_threshold: number;
+}
+
+export type ApiTool =
+  | { type: 'code_interpreter' }
+  | { type: 'retrieval' }
+  | {
+      type: 'file_search';
+      file_search?: { max_num_results?: number; ranking_options?: ApiFileSearchRankingOptions };
+    }
+  | { type: 'function'; function: ApiFunctionDefinition };
+
+export interface ApiToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ApiRequiredAction {
+  type: 'submit_tool_outputs';
+  submit_tool_outputs: { tool_calls: ApiToolCall[] };
+}
+
+export type LastErrorCode = 'server_error' | 'rate_limit_exceeded' | 'invalid_prompt';
+export interface ApiLastError {
+  code: LastErrorCode;
+  message: string;
+}
+
+export type IncompleteReason = 'max_completion_tokens' | 'max_prompt_tokens';
+export interface ApiIncompleteDetails {
+  reason?: IncompleteReason;
+}
+
+export interface ApiUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ApiTruncationStrategy {
+  type: 'auto' | 'last_messages';
+  last_messages?: number | null;
+}
+
+export type ApiToolChoice =
+  | 'none'
+  | 'auto'
+  | 'required'
+  | { type: 'function' | 'code_interpreter' | 'file_search'; function?: { name: string } };
+
+export interface ApiJsonSchemaFormat {
+  name: string;
+  description?: string;
+  schema?: Record<string, unknown>;
+  strict?: boolean | null;
+}
+
+export type ApiResponseFormat =
+  | 'auto'
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: ApiJsonSchemaFormat };
+
+/** A run exactly as the API returns it (`toApiRun`, `RunObject#toJSON`). */
+export interface ApiRun {
+  id: string;
+  object: 'thread.run';
+  created_at: number;
+  thread_id: string;
+  assistant_id: string;
+  status: RunStatus;
+  required_action: ApiRequiredAction | null;
+  last_error: ApiLastError | null;
+  expires_at: number | null;
+  started_at: number | null;
+  cancelled_at: number | null;
+  failed_at: number | null;
+  completed_at: number | null;
+  incomplete_details: ApiIncompleteDetails | null;
+  model: string;
+  instructions: string | null;
+  tools: ApiTool[];
+  /** Only on runs of the older (v1) object that carry it. */
+  file_ids?: string[];
+  metadata: Metadata | null;
+  usage: ApiUsage | null;
+  temperature: number | null;
+  top_p: number | null;
+  max_prompt_tokens: number | null;
+  max_completion_tokens: number | null;
+  truncation_strategy: ApiTruncationStrategy | null;
+  tool_choice: ApiToolChoice | null;
+  parallel_tool_calls: boolean;
+  response_format: ApiResponseFormat | null;
+}
+
+/** A tool of the newer (v2) object: every kind but the v1 `retrieval`. */
+export type ApiToolV2 = Exclude<ApiTool, { type: 'retrieval' }>;
+
+/**
+ * A run of the newer (v2) object, exactly as the official `openai` SDK types it: no `file_ids`,
+ * no `retrieval` tool, and `instructions` a string (the SDK's `Run` does not allow the `null`
+ * that the API's own examples show). A value of this type is assignable to the SDK's `Run`;
+ * `isApiRunV2` tells whether an `ApiRun` is one.
+ */
+export type ApiRunV2 = Omit<ApiRun, 'file_ids' | 'tools' | 'instructions'> & { tools: ApiToolV2[]; instructions: string };
+
+/** Whether `run` is a v2 object that fits the SDK's `Run` type (see `ApiRunV2`). */
+export function isApiRunV2(run: ApiRun): run is ApiRun & ApiRunV2 {
+  return run.file_ids === undefined && run.instructions !== null && run.tools.every((t) => t.type !== 'retrieval');
+}
+
+/**
+ * A run object as `importRun` accepts it: either version. Keys the older object lacked are
+ * optional here; `temperature`/`top_p` are optional in the official schema too.
+ */
+export type ApiRunInput = Omit<
+  ApiRun,
+  | 'temperature'
+  | 'top_p'
+  | 'usage'
+  | 'incomplete_details'
+  | 'max_prompt_tokens'
+  | 'max_completion_tokens'
+  | 'truncation_strategy'
+  | 'tool_choice'
+  | 'parallel_tool_calls'
+  | 'response_format'
+> & {
+  usage?: ApiUsage | null;
+  incomplete_details?: ApiIncompleteDetails | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  max_prompt_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  truncation_strategy?: ApiTruncationStrategy | null;
+  tool_choice?: ApiToolChoice | null;
+  parallel_tool_calls?: boolean;
+  response_format?: ApiResponseFormat | null;
+};
+
+/** What `RunRepository#create` takes: the run-creation fields of the API, plus the thread. */
+export interface CreateRunInput {
+  thread_id: string;
+  assistant_id: string;
+  model: string;
+  instructions?: string | null;
+  tools?: ApiTool[] | null;
+  file_ids?: string[];
+  metadata?: Metadata | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  max_prompt_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  truncation_strategy?: ApiTruncationStrategy | null;
+  tool_choice?: ApiToolChoice | null;
+  response_format?: ApiResponseFormat | null;
+  parallel_tool_calls?: boolean;
+}
+
+/** The API's list shape; `data` holds entities, whose `toJSON` gives the API run. */
+export interface ApiRunList<T = ApiRun> {
+  object: 'list';
+  data: T[];
+  first_id: string | null;
+  last_id: string | null;
+  has_more: boolean;
+}
+
+/** One tool output for `submitToolOutputs`. */
+export interface ToolOutput {
+  tool_call_id: string;
+  output: string;
+}
+
+/** `claimNext` filters. */
+export interface ClaimOptions {
+  assistant_id?: string;
+  model?: string;
+}
+
+/** A list query, with the API's meaning (run-lifecycle.md, "Lists"). */
+export interface RunListQuery {
+  /** 1 to 100, default 20. */
+  limit?: number;
+  /** By `created_at` (then id); default `desc`. */
+  order?: 'asc' | 'desc';
+  /** A run id: the page continues after it, in the chosen order. */
+  after?: string;
+  /** A run id: the page is the runs just before it, in the chosen order. */
+  before?: string;
+  /** Only runs in this status (or these statuses). */
+  status?: RunStatus | RunStatus[];
+}
+
+/** The filter of `countByStatus` and `usageTotals`. */
+export interface RunCountFilter {
+  thread_id?: string;
+  assistant_id?: string;
+  /** Unix seconds, inclusive. */
+  created_after?: number;
+  /** Unix seconds, exclusive. */
+  created_before?: number;
+}
+
+export type UsageTotalsFilter = RunCountFilter;
+
+export interface UsageTotals {
+  /** Every matching run, with or without usage. */
+  runs: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export type RunStatusCounts = Record<RunStatus, number>;

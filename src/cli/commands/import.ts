@@ -1,0 +1,255 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ApiRunInput } from '../../api/types';
+import { RunObject } from '../../entities/run-object.entity';
+import { prepareRunImport } from '../../repositories/run.repository';
+import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../../errors';
+import type { Command } from '../command';
+import { COMMON_HELP, parseFlags, withOrm } from '../command';
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from '../errors';
+import { formatCount, formatDuration, peakRssMb } from '../format';
+import { Progress } from '../progress';
+import { help } from './migrate';
+
+export const DEFAULT_BATCH_SIZE = 500;
+
+export interface ImportOptions {
+  batchSize?: number;
+  failFast?: boolean;
+  /** Called for each line that was not written. */
+  onBadLine?: (line: number, reason: string) => void;
+  /** Called after each batch. */
+  onBatch?: (summary: ImportSummary) => void;
+  /** The input's bytes read so far (for a progress bar). */
+  bytesRead?: () => number;
+}
+
+export interface ImportSummary {
+  lines: number;
+  imported: number;
+  bad: number;
+  /** The line a --fail-fast import stopped at. */
+  stoppedAtLine: number | null;
+}
+
+interface PendingLine {
+  line: number;
+  text: string;
+}
+
+/** Why a line was refused, as `field: reason`. */
+function reasonOf(error: RunStoreError): string {
+  if (error instanceof RunValidationError) {
+    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
+    return `${error.field || '(run)'}: ${error.reason}${more}`;
+  }
+  if (error instanceof ThreadHasActiveRunError) return `thread_id: ${error.message}`;
+  return error.message;
+}
+
+/**
+ * Reads JSON Lines of API run objects from `input` and stores them with `importRuns`, in batches:
+ * one transaction per batch, the batch's runs inserted by one statement (line by line, each in a
+ * savepoint, only when the database refuses one), so a refused line is not written and the
+ * batch's good lines are. Each batch has its own unit of work, so memory stays flat however
+ * long the input. Lines are applied in file order (a later line with the same id wins).
+ */
+export async function importRuns(orm: MikroORM, input: Readable, options: ImportOptions = {}): Promise<ImportSummary> {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const summary: ImportSummary = { lines: 0, imported: 0, bad: 0, stoppedAtLine: null };
+  const bad = (line: number, reason: string) => {
+    summary.bad++;
+    options.onBadLine?.(line, reason);
+    if (options.failFast) summary.stoppedAtLine = line;
+  };
+
+  /** Parses one line into a run object, or says why it is not one. */
+  const parse = (text: string): { run: ApiRunInput } | { reason: string } => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      return { reason: `(json): ${(error as Error).message}` };
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { reason: '(json): expected one run object per line' };
+    return { run: value as ApiRunInput };
+  };
+
+  /**
+   * A batch's CPU part, done while the previous batch is being written: lines parsed, runs
+   * validated and the batch's one statement built (`prepareRunImport`).
+   */
+  const prepareBatch = (batch: PendingLine[]) => {
+    const reasons = new Map<number, string>();
+    const runs: { line: number; run: ApiRunInput }[] = [];
+    for (const { line, text } of batch) {
+      const parsed = parse(text);
+      if ('run' in parsed) runs.push({ line, run: parsed.run });
+      else reasons.set(line, parsed.reason);
+    }
+    return { batch, reasons, runs, prepared: prepareRunImport(runs.map((r) => r.run)) };
+  };
+
+  /**
+   * The prepared batch through `RunRepository#importRuns` (one statement for the batch; run by
+   * run only when the database refuses one of them), then the bad lines reported in line order.
+   */
+  const writeBatch = async ({ batch, reasons, runs, prepared }: ReturnType<typeof prepareBatch>): Promise<void> => {
+    let written = 0;
+    await orm.em.fork().transactional(async (em) => {
+      const results = await em.getRepository(RunObject).importRuns(prepared);
+      results.forEach((error, i) => {
+        if (error) reasons.set(runs[i].line, reasonOf(error));
+        else written++;
+      });
+    });
+    summary.imported += written;
+    for (const { line } of batch) {
+      const reason = reasons.get(line);
+      if (reason !== undefined) bad(line, reason);
+    }
+    options.onBatch?.(summary);
+  };
+
+  /** --fail-fast: line by line (each in a savepoint), so that nothing after the first bad line is written. */
+  const writeLineByLine = async (batch: PendingLine[]): Promise<void> => {
+    let written = 0;
+    await orm.em.fork().transactional(async (em) => {
+      const repo = em.getRepository(RunObject);
+      for (const { line, text } of batch) {
+        const parsed = parse(text);
+        if (!('run' in parsed)) bad(line, parsed.reason);
+        else {
+          try {
+            await repo.importRun(parsed.run);
+            written++;
+          } catch (error) {
+            if (!(error instanceof RunStoreError)) throw error;
+            bad(line, reasonOf(error));
+          }
+          // Written (or refused): nothing in this unit of work needs it again.
+          em.clear();
+        }
+        if (summary.stoppedAtLine !== null) break;
+      }
+    });
+    summary.imported += written;
+  };
+
+  /**
+   * Batches are written one after the other, in file order; the next one is prepared (parsed,
+   * validated, its statement built) while the previous one is in the database. At most one write
+   * is in flight, so a later line still wins over an earlier one with the same id.
+   */
+  let inFlight: Promise<void> | null = null;
+  const write = async (batch: PendingLine[]): Promise<void> => {
+    if (options.failFast) {
+      await writeLineByLine(batch);
+      options.onBatch?.(summary);
+      return;
+    }
+    const prepared = prepareBatch(batch);
+    if (inFlight) await inFlight;
+    inFlight = writeBatch(prepared);
+    inFlight.catch(() => undefined); // awaited (and thrown) by the next write or at the end
+  };
+
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  let batch: PendingLine[] = [];
+  try {
+    for await (const text of lines) {
+      summary.lines++;
+      if (text.trim() === '') continue;
+      batch.push({ line: summary.lines, text });
+      if (batch.length >= batchSize) {
+        await write(batch);
+        batch = [];
+        if (summary.stoppedAtLine !== null) break;
+      }
+    }
+    if (batch.length > 0 && summary.stoppedAtLine === null) await write(batch);
+    if (inFlight) await inFlight;
+  } finally {
+    lines.close();
+  }
+  return summary;
+}
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'store JSON Lines of API run objects (FILE, or - for stdin) with importRun',
+  help: `Usage: assistants-run-store import FILE|- [options]
+
+Reads one API run object (thread.run JSON) per line and stores each with importRun: new runs are
+inserted, a run whose id is already stored is replaced. A bad line (not JSON, or a run the store
+refuses) is reported as "line N: field: reason" on stderr and nothing of it is written; the other
+lines still are. Progress goes to stderr, the summary to stdout. Exit code 1 when any line was bad.
+
+Options:
+  --fail-fast          stop at the first bad line (the lines before it are kept)
+  --batch-size N       lines per transaction (default ${DEFAULT_BATCH_SIZE})
+  --quiet              no progress output
+  --json               print the summary as JSON
+${COMMON_HELP}`,
+  async run(argv) {
+    const { values, positionals } = parseFlags(
+      argv,
+      {
+        'fail-fast': { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+        json: { type: 'boolean' },
+      },
+      true,
+    );
+    if (values.help) return help(this);
+    if (positionals.length !== 1) throw new CliError('import takes one FILE (or - for stdin) (see --help)', EXIT_USAGE);
+    const batchSize = values['batch-size'] === undefined ? DEFAULT_BATCH_SIZE : Number(values['batch-size']);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError('--batch-size: expected a positive whole number', EXIT_USAGE);
+
+    const [file] = positionals;
+    let input: Readable & { bytesRead?: number };
+    let bytesTotal: number | undefined;
+    if (file === '-') {
+      input = process.stdin;
+    } else {
+      try {
+        bytesTotal = (await stat(file)).size;
+      } catch (error) {
+        throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+      }
+      input = createReadStream(file);
+    }
+
+    return withOrm(values['database-url'], {}, async (orm) => {
+      const started = Date.now();
+      const progress = new Progress(process.stderr, 2000, !values.quiet);
+      const summary = await importRuns(orm, input, {
+        batchSize,
+        failFast: values['fail-fast'],
+        onBadLine: (line, reason) => {
+          progress.clear();
+          process.stderr.write(`line ${line}: ${reason}\n`);
+        },
+        onBatch: (s) => progress.update({ ...s, bytesRead: input.bytesRead, bytesTotal }),
+      });
+      progress.clear();
+      const ms = Date.now() - started;
+      const rate = Math.round(summary.imported / Math.max(ms / 1000, 0.001));
+      if (values.json) {
+        console.log(JSON.stringify({ ...summary, seconds: ms / 1000, runs_per_second: rate, peak_rss_mb: peakRssMb() }));
+      } else {
+        const badText = summary.bad === 0 ? 'no bad lines' : `${formatCount(summary.bad)} bad line${summary.bad === 1 ? '' : 's'} not written`;
+        const stopped = summary.stoppedAtLine !== null ? `; stopped at line ${summary.stoppedAtLine} (--fail-fast)` : '';
+        console.log(
+          `imported ${formatCount(summary.imported)} run${summary.imported === 1 ? '' : 's'} from ${formatCount(summary.lines)} lines in ${formatDuration(ms)} ` +
+            `(${formatCount(rate)} runs/s); ${badText}${stopped}; peak memory ${peakRssMb()} MB`,
+        );
+      }
+      return summary.bad > 0 ? EXIT_FAILURE : 0;
+    });
+  },
+};

@@ -1,0 +1,17 @@
+import 'reflect-metadata';
+
+export * from './entities';
+export { RunRepository } from './repositories/run.repository';
+export { runStoreConfig, runStoreEntities, runStoreMigrationsPath } from './config';
+export type { RunStoreSettings } from './settings';
+export { toApiRun } from './api/mapping';
+export * from './api/types';
+export {
+  RunStoreError,
+  RunNotFoundError,
+  InvalidRunTransitionError,
+  ThreadHasActiveRunError,
+  RunValidationError,
+  InvalidListQueryError,
+  type ValidationIssue,
+} from './errors';

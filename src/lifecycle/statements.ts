@@ -1,0 +1,220 @@
+/**
+ * The SQL of the lifecycle, built from the transition table (transitions.ts). Pure: text and
+ * parameters, no I/O. Placeholders are `?` (MikroORM's `Connection#execute` binds them).
+ *
+ * A transition is ONE statement, so the database decides every race:
+ *
+ *   with cur as materialized (select … from run_object where id = ? for update)   -- lock, read the fresh status
+ *      , upd as (update run_object r set … from cur
+ *                where r.id = cur.id and cur.status in (<allowed>) returning r.*)   -- compare-and-set
+ *      , <insert the new sub-object rows> select … from upd returning *           -- only when it moved
+ *   select cur.status, r.id is not null as moved, <the new run graph> from cur left join upd r on true
+ *
+ * `for update` in READ COMMITTED waits for a concurrent writer and then returns the newest row
+ * version, so `cur.status` is the status the update is really judged against, and the caller
+ * learns it in the same round trip (no second query to tell "not found" from "wrong status").
+ * New sub-object rows are inserted by the same statement and only if the update matched; the
+ * foreign keys are checked at the end of the statement, and the trigger of the migrations deletes
+ * the replaced rows. The same statement returns the run's new graph (no reload: one round trip per
+ * transition), built from the update's and the inserts' `returning`. Timestamps come from the database clock, `clock_timestamp()`, evaluated after
+ * the row lock is taken, so a run's timestamps follow the order in which its transitions committed.
+ */
+import { ACTIVE_STATUSES, type RunStatus } from '../api/types';
+import { PART_ID_COLUMNS, RUN_GRAPH_COLUMNS, runGraphColumns, type PartSources } from '../repositories/sql/select-graph';
+import {
+  HOLDS_REQUIRED_ACTION,
+  ON_ENTRY,
+  TIMESTAMP_COLUMNS,
+  TRANSITIONS,
+  type TimestampEffect,
+  type TransitionName,
+} from './transitions';
+
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** A quoted list of statuses. Only ever statuses from our own table, never caller input. */
+export function statusList(statuses: readonly RunStatus[]): string {
+  return statuses.map((s) => `'${s}'`).join(', ');
+}
+
+/** An owned row to insert together with the transition (its id is generated in the process). */
+export interface SubObjectRows {
+  requiredAction?: { id: string; calls: { rowId: string; id: string; name: string; arguments: string }[] };
+  lastError?: { id: string; code: string; message: string };
+  incompleteDetails?: { id: string; reason: string | null };
+  usage?: { id: string; promptTokens: number; completionTokens: number; totalTokens: number };
+}
+
+const effectSql = (column: string, effect: TimestampEffect): string =>
+  effect === 'now' ? 'clock_timestamp()' : effect === 'null' ? 'null' : `r.${column}`;
+
+/**
+ * The `set` list of `name`'s update: the target status and every column that moves with it,
+ * each a `case` over `fromAlias` (the row's status before the update) when the targets differ.
+ */
+export function setClauses(name: TransitionName, fromAlias: string, rows: SubObjectRows = {}): { sql: string[]; params: unknown[] } {
+  const moves = Object.entries(TRANSITIONS[name].moves) as [RunStatus, RunStatus][];
+  const targets = [...new Set(moves.map(([, target]) => target))];
+  const byTarget = (value: (target: RunStatus) => string, column: string): string | null => {
+    const values = moves.map(([from, target]) => [from, value(target)] as const);
+    const distinct = [...new Set(values.map(([, v]) => v))];
+    if (distinct.length === 1) return distinct[0] === `r.${column}` ? null : distinct[0];
+    return `case ${fromAlias} ${values.map(([from, v]) => `when '${from}' then ${v}`).join(' ')} else r.${column} end`;
+  };
+  const sql: string[] = [];
+  sql.push(`status = ${targets.length === 1 ? `'${targets[0]}'` : byTarget((t) => `'${t}'`, 'status')}`);
+  for (const column of TIMESTAMP_COLUMNS) {
+    const value = byTarget((t) => effectSql(column, ON_ENTRY[t][column]), column);
+    if (value !== null) sql.push(`${column} = ${value}`);
+  }
+  const params: unknown[] = [];
+  if (rows.requiredAction) {
+    sql.push('required_action_id = ?::uuid');
+    params.push(rows.requiredAction.id);
+  } else {
+    const value = byTarget((t) => (t === HOLDS_REQUIRED_ACTION ? 'r.required_action_id' : 'null'), 'required_action_id');
+    if (value !== null) sql.push(`required_action_id = ${value}`);
+  }
+  if (rows.lastError) {
+    sql.push('last_error_id = ?::uuid');
+    params.push(rows.lastError.id);
+  }
+  if (rows.incompleteDetails) {
+    sql.push('incomplete_details_id = ?::uuid');
+    params.push(rows.incompleteDetails.id);
+  }
+  if (rows.usage) {
+    sql.push('usage_id = ?::uuid');
+    params.push(rows.usage.id);
+  }
+  return { sql, params };
+}
+
+/** The parts the statement inserts, read back from their insert CTEs' `returning *` (see `runGraphColumns`). */
+function insertedSources(rows: SubObjectRows): PartSources {
+  return {
+    ...(rows.requiredAction ? { requiredAction: ['ins_action', 'ins_calls'] as const } : {}),
+    ...(rows.lastError ? { lastError: 'ins_error' } : {}),
+    ...(rows.incompleteDetails ? { incompleteDetails: 'ins_details' } : {}),
+    ...(rows.usage ? { usage: 'ins_usage' } : {}),
+  };
+}
+
+/** The inserts of the new owned rows, as CTEs that select from `upd` (so nothing is written unless the run moved). */
+function subObjectInserts(rows: SubObjectRows): Statement {
+  const ctes: string[] = [];
+  const params: unknown[] = [];
+  if (rows.requiredAction) {
+    ctes.push(`ins_action as (insert into run_required_action (id, type) select ?::uuid, 'submit_tool_outputs' from upd returning *)`);
+    params.push(rows.requiredAction.id);
+    ctes.push(
+      `ins_calls as (insert into run_tool_call (id, required_action_id, position, call_id, type, function_name, function_arguments) ` +
+        `select (c.e->>'rowId')::uuid, ?::uuid, (c.o - 1)::int, c.e->>'id', 'function', c.e->>'name', c.e->>'arguments' ` +
+        `from upd, jsonb_array_elements(?::jsonb) with ordinality as c(e, o) returning *)`,
+    );
+    params.push(rows.requiredAction.id, JSON.stringify(rows.requiredAction.calls));
+  }
+  if (rows.lastError) {
+    ctes.push(`ins_error as (insert into run_last_error (id, code, message) select ?::uuid, ?, ? from upd returning *)`);
+    params.push(rows.lastError.id, rows.lastError.code, rows.lastError.message);
+  }
+  if (rows.incompleteDetails) {
+    ctes.push(`ins_details as (insert into run_incomplete_details (id, reason) select ?::uuid, ?::text from upd returning *)`);
+    params.push(rows.incompleteDetails.id, rows.incompleteDetails.reason);
+  }
+  if (rows.usage) {
+    ctes.push(`ins_usage as (insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens) select ?::uuid, ?::int, ?::int, ?::int from upd returning *)`);
+    params.push(rows.usage.id, rows.usage.promptTokens, rows.usage.completionTokens, rows.usage.totalTokens);
+  }
+  return { sql: ctes.map((c) => `, ${c}`).join(' '), params };
+}
+
+/**
+ * One transition of one run, compare-and-set, with its new sub-object rows. Its single result row
+ * carries `fromStatus` (the status the run had when it was locked) and `moved`, or there is no row
+ * when the run does not exist. When the run moved, the row also carries the run's new graph
+ * (`runGraphColumns` + `PART_ID_COLUMNS`, for `freshGraphRow`): the run's columns from the update's
+ * `returning`, the parts it inserted from their CTEs' `returning`, the untouched parts from their
+ * tables (a statement does not see its own writes, so the graph cannot be re-read from the tables).
+ * With `toolOutputIds` (submitToolOutputs) the update also requires that the given ids are exactly
+ * the pending tool call ids, and the row carries `pending` (those ids).
+ */
+export function transitionStatement(name: TransitionName, runId: string, rows: SubObjectRows = {}, toolOutputIds?: string[]): Statement {
+  const from = Object.keys(TRANSITIONS[name].moves) as RunStatus[];
+  const set = setClauses(name, 'cur.status', rows);
+  const inserts = subObjectInserts(rows);
+  const params: unknown[] = [runId];
+  let sql = 'with cur as materialized (select id, status, required_action_id from run_object where id = ? for update)';
+  let check = '';
+  if (toolOutputIds) {
+    sql +=
+      ', pending as materialized (select c.call_id from run_tool_call c join cur on c.required_action_id = cur.required_action_id)' +
+      ', given as materialized (select g.call_id from jsonb_array_elements_text(?::jsonb) as g(call_id))' +
+      ', matches as (select exists (select 1 from pending)' +
+      ' and not exists (select call_id from pending except select call_id from given)' +
+      ' and not exists (select call_id from given except select call_id from pending) as ok)';
+    params.push(JSON.stringify(toolOutputIds));
+    check = ' and (select ok from matches)';
+  }
+  sql += `, upd as (update run_object r set ${set.sql.join(', ')} from cur where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
+  params.push(...set.params);
+  sql += inserts.sql;
+  params.push(...inserts.params);
+  sql += ' select cur.status as "fromStatus", r.id is not null as moved';
+  if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
+  sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS} from cur left join upd r on true`;
+  return { sql, params };
+}
+
+/**
+ * `claimNext`: the oldest free `queued` run (not past `expires_at`), locked with `skip locked` so
+ * concurrent claimers never wait for or take the same run, then moved to `in_progress` by an update
+ * that re-checks `status = 'queued'` itself (the update is the compare-and-set; the sub-select only
+ * picks a candidate). Result: the claimed run's graph (as `transitionStatement`'s) or no row.
+ */
+export function claimStatement(filters: { assistantId?: string; model?: string } = {}): Statement {
+  const params: unknown[] = [];
+  let where = `status = 'queued' and (expires_at is null or expires_at > statement_timestamp())`;
+  if (filters.assistantId !== undefined) {
+    where += ' and assistant_id = ?';
+    params.push(filters.assistantId);
+  }
+  if (filters.model !== undefined) {
+    where += ' and model = ?';
+    params.push(filters.model);
+  }
+  const set = setClauses('claim', `'queued'`);
+  const sql =
+    `with picked as materialized (select id from run_object where ${where} order by created_at, id limit 1 for update skip locked)` +
+    `, upd as (update run_object r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
+    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS} from upd r`;
+  return { sql, params };
+}
+
+/**
+ * `expireOverdue`: every active run with `expires_at <= now` (default: the statement's time on the
+ * database clock) → `expired`. The overdue rows are locked in `id` order, so concurrent expirers
+ * queue behind one another instead of deadlocking; a row another expirer (or any transition)
+ * changed meanwhile is re-checked after the wait and skipped when no longer active, so each run is
+ * counted by exactly one caller. Result: `[{ expired }]`.
+ */
+export function expireStatement(now?: Date): Statement {
+  const active = statusList(ACTIVE_STATUSES);
+  const set = setClauses('expire', 'r.status');
+  const sql =
+    `with due as materialized (select id from run_object where status in (${active}) and expires_at <= coalesce(?::timestamptz, statement_timestamp()) order by id for update)` +
+    `, upd as (update run_object r set ${set.sql.join(', ')} from due where r.id = due.id and r.status in (${active}) returning r.id)` +
+    ' select count(*)::int as expired from upd';
+  return { sql, params: [now ? now.toISOString() : null] };
+}
+
+/** `updateMetadata`: replaces `metadata` in any status. Result: the run's new graph (as `transitionStatement`'s) or no row. */
+export function metadataStatement(runId: string, metadata: Record<string, string> | null): Statement {
+  return {
+    sql: `with upd as (update run_object set metadata = ?::jsonb where id = ? returning *) select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS} from upd r`,
+    params: [metadata === null ? null : JSON.stringify(metadata), runId],
+  };
+}

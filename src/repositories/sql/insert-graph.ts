@@ -1,0 +1,203 @@
+/**
+ * The hand-written write path of `create`, `importRun` and `importRuns`: a whole run graph (or a
+ * batch of them) inserted by ONE statement of data-modifying CTEs, one `insert … select from
+ * jsonb_to_recordset(?)` per table that has rows. The ORM's flush writes the same rows with one
+ * INSERT per table inside BEGIN … COMMIT (about ten round trips for a run with all its parts);
+ * one statement is atomic on its own and costs one round trip.
+ *
+ * The foreign keys are checked at the end of the statement, so the parts and the run can be
+ * inserted by sibling CTEs. Ids are the ones the entities already carry (generated in the process).
+ */
+import { randomUUID } from 'node:crypto';
+import type { RunObject } from '../../entities/run-object.entity';
+import type { ApiRunInput } from '../../api/types';
+
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+interface TableSpec {
+  table: string;
+  /** `column type` pairs, in the order of the rows' values. */
+  columns: readonly (readonly [string, string])[];
+}
+
+const TABLES = {
+  requiredAction: { table: 'run_required_action', columns: [['id', 'uuid'], ['type', 'text']] },
+  toolCall: {
+    table: 'run_tool_call',
+    columns: [['id', 'uuid'], ['required_action_id', 'uuid'], ['position', 'int'], ['call_id', 'text'], ['type', 'text'], ['function_name', 'text'], ['function_arguments', 'text']],
+  },
+  lastError: { table: 'run_last_error', columns: [['id', 'uuid'], ['code', 'text'], ['message', 'text']] },
+  incompleteDetails: { table: 'run_incomplete_details', columns: [['id', 'uuid'], ['reason', 'text']] },
+  usage: { table: 'run_usage', columns: [['id', 'uuid'], ['prompt_tokens', 'int'], ['completion_tokens', 'int'], ['total_tokens', 'int']] },
+  truncationStrategy: { table: 'run_truncation_strategy', columns: [['id', 'uuid'], ['type', 'text'], ['last_messages', 'int'], ['has_last_messages', 'boolean']] },
+  toolChoice: { table: 'run_tool_choice', columns: [['id', 'uuid'], ['mode', 'text'], ['type', 'text'], ['function_name', 'text']] },
+  responseFormat: { table: 'run_response_format', columns: [['id', 'uuid'], ['type', 'text'], ['json_schema', 'jsonb']] },
+  run: {
+    table: 'run_object',
+    columns: [
+      ['id', 'text'], ['object', 'text'], ['created_at', 'timestamptz'], ['thread_id', 'text'], ['assistant_id', 'text'], ['status', 'text'],
+      ['required_action_id', 'uuid'], ['last_error_id', 'uuid'], ['expires_at', 'timestamptz'], ['started_at', 'timestamptz'],
+      ['cancelled_at', 'timestamptz'], ['failed_at', 'timestamptz'], ['completed_at', 'timestamptz'], ['incomplete_details_id', 'uuid'],
+      ['model', 'text'], ['instructions', 'text'], ['carries_file_ids', 'boolean'], ['metadata', 'jsonb'], ['usage_id', 'uuid'],
+      ['temperature', 'float8'], ['top_p', 'float8'], ['max_prompt_tokens', 'int'], ['max_completion_tokens', 'int'],
+      ['truncation_strategy_id', 'uuid'], ['tool_choice_id', 'uuid'], ['parallel_tool_calls', 'boolean'], ['response_format_id', 'uuid'],
+    ],
+  },
+  tool: { table: 'run_tool', columns: [['id', 'uuid'], ['run_id', 'text'], ['position', 'int'], ['type', 'text'], ['function', 'jsonb'], ['file_search', 'jsonb']] },
+  fileId: { table: 'run_file_id', columns: [['id', 'uuid'], ['run_id', 'text'], ['position', 'int'], ['file_id', 'text']] },
+} as const satisfies Record<string, TableSpec>;
+
+type TableName = keyof typeof TABLES;
+/** Rows as arrays of values (column order of TABLES), which keeps the JSON parameter small. */
+export type InsertRows = Record<TableName, unknown[][]>;
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+/** No rows yet, in every table. */
+export function emptyRows(): InsertRows {
+  return {
+    requiredAction: [], toolCall: [], lastError: [], incompleteDetails: [], usage: [],
+    truncationStrategy: [], toolChoice: [], responseFormat: [], run: [], tool: [], fileId: [],
+  };
+}
+
+/** The rows of every table for `runs`, read from their entity graphs. */
+function rowsOf(runs: readonly RunObject[]): InsertRows {
+  const rows = emptyRows();
+  for (const r of runs) {
+    const a = r.requiredAction;
+    if (a) {
+      rows.requiredAction.push([a.id, a.type]);
+      for (const c of a.toolCalls.getItems(false)) rows.toolCall.push([c.id, a.id, c.position, c.callId, c.type, c.functionName, c.functionArguments]);
+    }
+    if (r.lastError) rows.lastError.push([r.lastError.id, r.lastError.code, r.lastError.message]);
+    if (r.incompleteDetails) rows.incompleteDetails.push([r.incompleteDetails.id, r.incompleteDetails.reason]);
+    if (r.usage) rows.usage.push([r.usage.id, r.usage.promptTokens, r.usage.completionTokens, r.usage.totalTokens]);
+    const t = r.truncationStrategy;
+    if (t) rows.truncationStrategy.push([t.id, t.type, t.lastMessages, t.hasLastMessages]);
+    const c = r.toolChoice;
+    if (c) rows.toolChoice.push([c.id, c.mode, c.type, c.functionName]);
+    const f = r.responseFormat;
+    if (f) rows.responseFormat.push([f.id, f.type, f.jsonSchema]);
+    rows.run.push([
+      r.id, r.object, iso(r.createdAt), r.threadId, r.assistantId, r.status,
+      a?.id ?? null, r.lastError?.id ?? null, iso(r.expiresAt), iso(r.startedAt),
+      iso(r.cancelledAt), iso(r.failedAt), iso(r.completedAt), r.incompleteDetails?.id ?? null,
+      r.model, r.instructions, r.carriesFileIds, r.metadata, r.usage?.id ?? null,
+      r.temperature, r.topP, r.maxPromptTokens, r.maxCompletionTokens,
+      t?.id ?? null, c?.id ?? null, r.parallelToolCalls, f?.id ?? null,
+    ]);
+    for (const tool of r.tools.getItems(false)) rows.tool.push([tool.id, r.id, tool.position, tool.type, tool.function, tool.fileSearch]);
+    for (const file of r.fileIds.getItems(false)) rows.fileId.push([file.id, r.id, file.position, file.fileId]);
+  }
+  return rows;
+}
+
+/** Unix seconds → the ISO text of `fromUnixSeconds(s).toISOString()`. */
+const isoOfSeconds = (s: number | null | undefined): string | null => (s === null || s === undefined ? null : new Date(s * 1000).toISOString());
+
+/**
+ * Appends the rows of one validated API run object to `rows`: exactly the rows that
+ * `rowsOf([fillRunFromApi(new RunObject(), api)])` gives (same values, fresh part ids), without
+ * building the entity graph — for `importRuns`, which never hands the runs out as entities.
+ * Keep in step with `fillRunFromApi` (src/api/mapping.ts) and the entities' defaults.
+ */
+export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
+  let actionId: string | null = null;
+  if (api.required_action) {
+    actionId = randomUUID();
+    rows.requiredAction.push([actionId, 'submit_tool_outputs']);
+    const calls = api.required_action.submit_tool_outputs.tool_calls;
+    for (let i = 0; i < calls.length; i++) {
+      const c = calls[i];
+      rows.toolCall.push([randomUUID(), actionId, i, c.id, 'function', c.function.name, c.function.arguments]);
+    }
+  }
+  let lastErrorId: string | null = null;
+  if (api.last_error) {
+    lastErrorId = randomUUID();
+    rows.lastError.push([lastErrorId, api.last_error.code, api.last_error.message]);
+  }
+  let detailsId: string | null = null;
+  if (api.incomplete_details) {
+    detailsId = randomUUID();
+    rows.incompleteDetails.push([detailsId, api.incomplete_details.reason ?? null]);
+  }
+  let usageId: string | null = null;
+  if (api.usage) {
+    usageId = randomUUID();
+    rows.usage.push([usageId, api.usage.prompt_tokens, api.usage.completion_tokens, api.usage.total_tokens]);
+  }
+  let truncationId: string | null = null;
+  const t = api.truncation_strategy;
+  if (t) {
+    truncationId = randomUUID();
+    rows.truncationStrategy.push([truncationId, t.type, t.last_messages ?? null, t.last_messages !== undefined]);
+  }
+  let choiceId: string | null = null;
+  const c = api.tool_choice;
+  if (c) {
+    choiceId = randomUUID();
+    if (typeof c === 'string') rows.toolChoice.push([choiceId, c, null, null]);
+    else rows.toolChoice.push([choiceId, null, c.type, c.function?.name ?? null]);
+  }
+  let formatId: string | null = null;
+  const f = api.response_format;
+  if (f) {
+    formatId = randomUUID();
+    if (f === 'auto') rows.responseFormat.push([formatId, 'auto', null]);
+    else rows.responseFormat.push([formatId, f.type, f.type === 'json_schema' ? f.json_schema : null]);
+  }
+  rows.run.push([
+    api.id, 'thread.run', isoOfSeconds(api.created_at), api.thread_id, api.assistant_id, api.status,
+    actionId, lastErrorId, isoOfSeconds(api.expires_at), isoOfSeconds(api.started_at),
+    isoOfSeconds(api.cancelled_at), isoOfSeconds(api.failed_at), isoOfSeconds(api.completed_at), detailsId,
+    api.model, api.instructions, api.file_ids !== undefined, api.metadata, usageId,
+    api.temperature ?? null, api.top_p ?? null, api.max_prompt_tokens ?? null, api.max_completion_tokens ?? null,
+    truncationId, choiceId, api.parallel_tool_calls ?? true, formatId,
+  ]);
+  const tools = api.tools;
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i];
+    const fn = tool.type === 'function' ? tool.function : null;
+    const fileSearch = tool.type === 'file_search' && tool.file_search !== undefined ? tool.file_search : null;
+    rows.tool.push([randomUUID(), api.id, i, tool.type, fn, fileSearch]);
+  }
+  const fileIds = api.file_ids;
+  if (fileIds) for (let i = 0; i < fileIds.length; i++) rows.fileId.push([randomUUID(), api.id, i, fileIds[i]]);
+}
+
+/** `insert into <table> (…) select x->>0 …` from a JSON array of row arrays. */
+function insertFrom(spec: TableSpec): string {
+  const cols = spec.columns.map(([name]) => `"${name}"`).join(', ');
+  const values = spec.columns
+    .map(([, type], i) => (type === 'jsonb' ? `nullif(x->${i}, 'null'::jsonb)` : `(x->>${i})::${type}`))
+    .join(', ');
+  return `insert into "${spec.table}" (${cols}) select ${values} from jsonb_array_elements(?::jsonb) as x`;
+}
+
+const INSERT_SQL = Object.fromEntries(Object.entries(TABLES).map(([name, spec]) => [name, insertFrom(spec)])) as Record<TableName, string>;
+
+/**
+ * One statement that inserts `runs` with all their parts. `?` placeholders, to be sent with the
+ * parameters bound (knex's `raw(sql, params)`: one JSON text per table, never spliced into the
+ * SQL). Every run's rows are new: replacing a stored run is the caller's delete.
+ */
+export function insertGraphStatement(runs: readonly RunObject[]): Statement {
+  return insertRowsStatement(rowsOf(runs));
+}
+
+/** One statement that inserts `rows` (see `appendApiRunRows`). */
+export function insertRowsStatement(rows: InsertRows): Statement {
+  const ctes: string[] = [];
+  const params: unknown[] = [];
+  for (const name of Object.keys(TABLES) as TableName[]) {
+    if (rows[name].length === 0) continue;
+    ctes.push(`i_${name} as (${INSERT_SQL[name]})`);
+    params.push(JSON.stringify(rows[name]));
+  }
+  return { sql: `with ${ctes.join(', ')} select 1`, params };
+}

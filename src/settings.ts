@@ -1,0 +1,18 @@
+import type { EntityManager } from '@mikro-orm/core';
+
+/** This package's own settings, passed as the second argument of `runStoreConfig`. */
+export interface RunStoreSettings {
+  /** Seconds from creation to `expires_at` for new runs (the API uses 600). */
+  runTtlSeconds: number;
+}
+
+export const DEFAULT_RUN_STORE_SETTINGS: RunStoreSettings = { runTtlSeconds: 600 };
+
+/** The key under which `runStoreConfig` keeps the settings inside the MikroORM options. */
+export const RUN_STORE_SETTINGS_KEY = 'assistantsRunStore';
+
+/** The settings of the ORM behind `em` (defaults when it was configured without `runStoreConfig`). */
+export function runStoreSettingsOf(em: EntityManager): RunStoreSettings {
+  const all = em.config.getAll() as unknown as Record<string, Partial<RunStoreSettings> | undefined>;
+  return { ...DEFAULT_RUN_STORE_SETTINGS, ...all[RUN_STORE_SETTINGS_KEY] };
+}
