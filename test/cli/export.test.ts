@@ -1,0 +1,70 @@
+/** `export` as a subprocess: filters, and an export → import → export round trip that is lossless. */
+import { apiRunV1, apiRunV2, uid } from '../factories';
+import { useTestDatabase } from '../support/test-database';
+import { ensureBuilt, runCli } from './support/cli';
+import { goodRun } from './support/jsonl';
+import type { ApiRunInput } from '../../src/api/types';
+
+const source = useTestDatabase();
+const target = useTestDatabase();
+
+beforeAll(ensureBuilt, 120_000);
+
+const parseLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('assistants-run-store export', () => {
+  const assistant = uid('asst');
+  const thread = uid('thread');
+  // 1,200 varied runs: more than two export pages and import batches of 500.
+  const runs: ApiRunInput[] = Array.from({ length: 1_200 }, (_, i) => goodRun(i));
+  runs.push(
+    apiRunV2({ assistant_id: assistant, thread_id: thread, status: 'completed', expires_at: null, metadata: { a: 'b', empty: '' } }),
+    apiRunV2({ assistant_id: assistant, status: 'requires_action', required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"x":[1,{"y":null}]}' } }] } } }),
+    apiRunV1({ assistant_id: assistant, thread_id: uid('thread'), metadata: { note: 'line\nbreak \u2028 \ud83d\ude00' } }),
+    apiRunV2({ thread_id: thread, status: 'failed', expires_at: null, last_error: { code: 'server_error', message: '' }, temperature: 0.123456789, top_p: 1e-7 }),
+  );
+
+  beforeAll(async () => {
+    const result = await runCli(['import', '-', '--quiet'], { databaseUrl: source.url, input: runs.map((r) => JSON.stringify(r)).join('\n') });
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+  }, 120_000);
+
+  it('prints every run as an API run object, oldest first, and every key of the imported object comes back unchanged', async () => {
+    const result = await runCli(['export'], { databaseUrl: source.url });
+    expect(result.code).toBe(0);
+    const out = parseLines(result.stdout);
+    expect(out).toHaveLength(runs.length);
+    const byId = new Map(out.map((r) => [r.id as string, r]));
+    for (const run of runs) {
+      const back = byId.get(run.id)!;
+      expect(back).toBeDefined();
+      for (const [key, value] of Object.entries(run)) expect([run.id, key, back[key]]).toEqual([run.id, key, value]);
+    }
+    const created = out.map((r) => r.created_at as number);
+    expect(created).toEqual([...created].sort((a, b) => a - b));
+  });
+
+  it('export → import into another database → export is byte for byte the same', async () => {
+    const first = await runCli(['export'], { databaseUrl: source.url });
+    const imported = await runCli(['import', '-', '--quiet', '--json'], { databaseUrl: target.url, input: first.stdout });
+    expect(imported.code).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ imported: runs.length, bad: 0 });
+    const second = await runCli(['export'], { databaseUrl: target.url });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe(first.stdout);
+  }, 120_000);
+
+  it('filters by thread, assistant and status (and combinations)', async () => {
+    const ids = async (...args: string[]) => parseLines((await runCli(['export', ...args], { databaseUrl: source.url })).stdout).map((r) => r.id);
+    const sorted = (xs: unknown[]) => [...xs].sort();
+    expect(sorted(await ids('--thread', thread))).toEqual(sorted([runs[1200].id, runs[1203].id]));
+    expect(sorted(await ids('--assistant', assistant))).toEqual(sorted([runs[1200].id, runs[1201].id, runs[1202].id]));
+    expect(sorted(await ids('--assistant', assistant, '--status', 'requires_action,failed'))).toEqual([runs[1201].id]);
+    expect(await ids('--thread', thread, '--status', 'failed')).toEqual([runs[1203].id]);
+    const failed = runs.filter((r) => r.status === 'failed').length;
+    expect(await ids('--status', 'failed')).toHaveLength(failed);
+    const bad = await runCli(['export', '--status', 'done'], { databaseUrl: source.url });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^assistants-run-store export: error: --status: unknown status 'done' \(one of: queued, /);
+  });
+});

@@ -1,0 +1,89 @@
+/** Data factories: API objects as the Assistants API gives them, for both versions of the run. */
+import { randomBytes } from 'node:crypto';
+import type { ApiRun, ApiRunInput, CreateRunInput } from '../src/api/types';
+
+export const uid = (prefix: string): string => `${prefix}_${randomBytes(9).toString('base64url')}`;
+
+/** A v2 run object (no `file_ids`), queued, with every key present. */
+export function apiRunV2(overrides: Partial<ApiRun> = {}): ApiRun {
+  return {
+    id: uid('run'),
+    object: 'thread.run',
+    created_at: 1_716_000_000,
+    thread_id: uid('thread'),
+    assistant_id: uid('asst'),
+    status: 'queued',
+    required_action: null,
+    last_error: null,
+    expires_at: 1_716_000_600,
+    started_at: null,
+    cancelled_at: null,
+    failed_at: null,
+    completed_at: null,
+    incomplete_details: null,
+    model: 'gpt-4o',
+    instructions: 'You are a helpful assistant.',
+    tools: [],
+    metadata: {},
+    usage: null,
+    temperature: 1,
+    top_p: 1,
+    max_prompt_tokens: 1000,
+    max_completion_tokens: 1000,
+    truncation_strategy: { type: 'auto', last_messages: null },
+    tool_choice: 'auto',
+    parallel_tool_calls: true,
+    response_format: 'auto',
+    ...overrides,
+  };
+}
+
+/** A v1 run object (with `file_ids`, the `retrieval` tool, none of the newer keys), completed. */
+export function apiRunV1(overrides: Partial<ApiRunInput> = {}): ApiRunInput {
+  return {
+    id: uid('run'),
+    object: 'thread.run',
+    created_at: 1_699_063_290,
+    assistant_id: uid('asst'),
+    thread_id: uid('thread'),
+    status: 'completed',
+    started_at: 1_699_063_291,
+    expires_at: null,
+    cancelled_at: null,
+    failed_at: null,
+    completed_at: 1_699_063_300,
+    last_error: null,
+    model: 'gpt-4-1106-preview',
+    instructions: null,
+    tools: [{ type: 'retrieval' }, { type: 'code_interpreter' }],
+    file_ids: ['file-abc123', 'file-abc456'],
+    metadata: {},
+    required_action: null,
+    ...overrides,
+  };
+}
+
+/**
+ * What the store gives back for an imported object: every key it had, and the keys it lacked
+ * (a v1 object lacks the newer ones; temperature/top_p are optional) as null, parallel_tool_calls as true.
+ */
+export function asStored(run: ApiRunInput): ApiRun {
+  return {
+    incomplete_details: null,
+    usage: null,
+    temperature: null,
+    top_p: null,
+    max_prompt_tokens: null,
+    max_completion_tokens: null,
+    truncation_strategy: null,
+    tool_choice: null,
+    parallel_tool_calls: true,
+    response_format: null,
+    ...run,
+  };
+}
+
+/** What a service passes to `create`. */
+export function createInput(overrides: Partial<CreateRunInput> = {}): CreateRunInput {
+  return { thread_id: uid('thread'), assistant_id: uid('asst'), model: 'gpt-4o', ...overrides };
+}
