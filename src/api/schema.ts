@@ -49,7 +49,7 @@ function collectJsonIssues(value: unknown, path: (string | number)[], out: { pat
     });
     return;
   }
-  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
+  if (isPlainObject(value)) {
     for (const [key, item] of Object.entries(value)) {
       const keyReason = unstorableStringReason(key);
       if (keyReason) out.push({ path: [...path, key], message: `key ${keyReason}` });
@@ -60,8 +60,39 @@ function collectJsonIssues(value: unknown, path: (string | number)[], out: { pat
   out.push({ path, message: `must be a JSON value, got ${describe(value)}` });
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A JSON object with any keys, each key checked by `key` and each value by `value`; the output is
+ * the input object itself. Not `z.record`: zod copies a record by assignment, and assigning
+ * `"__proto__"` sets the copy's prototype instead of a key, so a metadata key or schema property
+ * named `__proto__` would be dropped, unchecked and without a word.
+ */
+function recordOf<V extends z.ZodType>(key: z.ZodType<string>, value: V): z.ZodType<Record<string, z.output<V>>> {
+  return z.unknown().superRefine((input, ctx) => {
+    if (!isPlainObject(input)) {
+      ctx.addIssue({ code: 'invalid_type', expected: 'object', input });
+      return;
+    }
+    for (const [k, v] of Object.entries(input)) {
+      const keyResult = key.safeParse(k);
+      if (!keyResult.success) {
+        for (const issue of keyResult.error.issues) {
+          ctx.addIssue({ code: 'custom', path: [k], message: issue.message.startsWith('key ') ? issue.message : `key ${issue.message}` });
+        }
+      }
+      const valueResult = value.safeParse(v, { reportInput: true });
+      if (!valueResult.success) for (const issue of valueResult.error.issues) ctx.addIssue({ ...issue, path: [k, ...issue.path] } as z.core.$ZodRawIssue);
+    }
+  }) as unknown as z.ZodType<Record<string, z.output<V>>>;
+}
+
 /** An open-ended JSON object (a function's `parameters`, a JSON schema): kept as given, checked to be storable. */
-const jsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+const jsonObject = recordOf(z.string(), z.unknown()).superRefine((value, ctx) => {
   const found: { path: (string | number)[]; message: string }[] = [];
   collectJsonIssues(value, [], found);
   for (const issue of found) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
@@ -70,11 +101,10 @@ const jsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) =>
 const int4 = (min: number) => z.number().int().min(min).max(INT4_MAX);
 const unixSeconds = z.number().int().min(0).max(UNIX_SECONDS_MAX);
 
-export const metadataSchema = z
-  .record(
-    text.refine((k) => [...k].length <= METADATA_KEY_MAX, `key must be at most ${METADATA_KEY_MAX} characters`),
-    text.refine((v) => [...v].length <= METADATA_VALUE_MAX, `must be at most ${METADATA_VALUE_MAX} characters`),
-  )
+export const metadataSchema = recordOf(
+  text.refine((k) => [...k].length <= METADATA_KEY_MAX, `key must be at most ${METADATA_KEY_MAX} characters`),
+  text.refine((v) => [...v].length <= METADATA_VALUE_MAX, `must be at most ${METADATA_VALUE_MAX} characters`),
+)
   .refine((m) => Object.keys(m).length <= METADATA_MAX_PAIRS, `must have at most ${METADATA_MAX_PAIRS} key-value pairs`)
   .nullable();
 

@@ -39,6 +39,8 @@ const badCreates: [string, Partial<CreateRunInput> | Record<string, unknown>, st
   ['a 65-character metadata key', { metadata: { ['k'.repeat(65)]: 'v' } }, `metadata.${'k'.repeat(65)}`, /64/],
   ['a 513-character metadata value', { metadata: { k: 'v'.repeat(513) } }, 'metadata.k', /512/],
   ['a metadata value that is a number', { metadata: { k: 1 } }, 'metadata.k', /string/],
+  ['a metadata value under the key __proto__ that is a number', { metadata: JSON.parse('{"__proto__":1}') }, 'metadata.__proto__', /string/],
+  ['16 metadata pairs plus one under __proto__', { metadata: { ...metadataOf(16), ...JSON.parse('{"__proto__":"v"}') } }, 'metadata', /16/],
   ['max_prompt_tokens below 256', { max_prompt_tokens: 255 }, 'max_prompt_tokens', /256/],
   ['max_completion_tokens not an integer', { max_completion_tokens: 300.5 }, 'max_completion_tokens'],
   ['max_completion_tokens beyond an int4', { max_completion_tokens: 2 ** 31 }, 'max_completion_tokens'],

@@ -182,6 +182,23 @@ describe('values at the edges', () => {
     }
   });
 
+  it('keys named __proto__, constructor or toString are kept as plain keys, in metadata and in JSON parts', async () => {
+    // JSON.parse makes "__proto__" an own key; a copy by assignment would set the prototype instead.
+    const metadata = JSON.parse('{"__proto__":"p","constructor":"c","toString":"t","hasOwnProperty":""}') as Record<string, string>;
+    const parameters = JSON.parse('{"type":"object","properties":{"__proto__":{"type":"string"}},"__proto__":{"x":1}}') as Record<string, unknown>;
+    const schema = JSON.parse('{"__proto__":null,"constructor":[1]}') as Record<string, unknown>;
+    const run = apiRunV2({
+      metadata,
+      tools: [{ type: 'function', function: { name: 'f', parameters } }],
+      response_format: { type: 'json_schema', json_schema: { name: 's', schema } },
+    });
+    const back = await roundTrip(run);
+    // JSONB keeps keys, not their order.
+    expect(Object.keys(back.metadata!).sort()).toEqual(Object.keys(metadata).sort());
+    expect(Object.keys(back.tools[0].type === 'function' ? back.tools[0].function.parameters! : {}).sort()).toEqual(['__proto__', 'properties', 'type']);
+    expect(back).toEqual(run);
+  });
+
   it('temperature and top_p come back as the same numbers', async () => {
     for (const [temperature, top_p] of [[0.7, 0.1], [2, 0], [1e-9, 0.3333333333333333], [0.1 + 0.2, 1]]) {
       const run = apiRunV2({ temperature, top_p });
