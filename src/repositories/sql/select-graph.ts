@@ -6,9 +6,21 @@
  * by property names and handed to MikroORM's entity factory, exactly as the ORM hydrates the rows
  * of a joined load, so the result is a managed entity graph in the caller's identity map.
  */
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { Collection, EntityHelper } from '@mikro-orm/core';
+import type { EntityManager, Platform } from '@mikro-orm/postgresql';
 import { RunObject } from '../../entities/run-object.entity';
-import { markLoaded } from './managed';
+import { RunFileId, RunTool } from '../../entities/collections.entity';
+import {
+  RunIncompleteDetails,
+  RunLastError,
+  RunRequiredAction,
+  RunResponseFormat,
+  RunToolCall,
+  RunToolChoice,
+  RunTruncationStrategy,
+  RunUsage,
+} from '../../entities/parts.entity';
+import { markLoaded, registerInserted } from './managed';
 
 /** The to-one parts a transition may write in the same statement that reads the graph. */
 export type WrittenPart = 'requiredAction' | 'lastError' | 'incompleteDetails' | 'usage';
@@ -120,13 +132,104 @@ export function freshGraphRow(row: Record<string, unknown>, extra: readonly stri
 /** One statement: the run with id `?` and all its parts, or no row. */
 export const SELECT_RUN_BY_ID = `select ${RUN_GRAPH_COLUMNS} from "run_object" r where r."id" = ?`;
 
+type Row = Record<string, unknown>;
+
+/** The run's `timestamptz` properties. */
+const DATE_PROPERTIES = ['createdAt', 'expiresAt', 'startedAt', 'cancelledAt', 'failedAt', 'completedAt'] as const satisfies readonly (keyof RunObject)[];
+type PartRow = Record<string, unknown> | null;
+
 /**
- * Managed entities for rows of `RUN_GRAPH_COLUMNS`, refreshed in `em`'s identity map (a run the
- * unit of work already holds is updated in place, parts and collections included).
+ * An entity of `cls` holding the row's values, made as MikroORM's entity factory makes a loaded
+ * entity: no constructor call (its defaults would be set, then overwritten), the instance's
+ * change-tracking accessors defined in one go (`ensurePropagation`), then the values set.
+ */
+function entityOf<T extends object>(cls: new () => T, row: Row): T {
+  const entity = Object.create(cls.prototype) as T;
+  EntityHelper.ensurePropagation(entity);
+  return Object.assign(entity, row);
+}
+
+function partOf<T extends object>(cls: new () => T, row: unknown): T | null {
+  return row === null || row === undefined ? null : entityOf(cls, row as Row);
+}
+
+/** The `prop` collection of `owner`, loaded with `items` (whose own side already points at `owner`). */
+function collectionOf<T extends object>(owner: object, prop: string, items: T[]): Collection<T> {
+  const collection = Collection.create<T, object>(owner, prop as never, undefined, true);
+  collection.hydrate(items);
+  return collection;
+}
+
+/**
+ * The entity graph of one row of `RUN_GRAPH_COLUMNS`, built directly: the row's keys are the
+ * properties' names and its values already the properties' values (the driver parses the JSON
+ * parts and numbers), except the timestamps, which MikroORM's connection leaves as PostgreSQL's
+ * text for the platform to parse. This is what the ORM's entity factory builds from the same row,
+ * without what makes the factory slow on such rows: a recursive create per part, each with
+ * identity-map lookups, merge handling and the compiled hydrator's custom-type conversions.
+ */
+function buildRunGraph(row: Row, platform: Platform): RunObject {
+  const { requiredAction, lastError, incompleteDetails, usage, truncationStrategy, toolChoice, responseFormat, tools, fileIds, ...columns } = row;
+  for (const key of DATE_PROPERTIES) {
+    const value = columns[key];
+    if (typeof value === 'string') columns[key] = platform.parseDate(value);
+  }
+  const run = entityOf(RunObject, columns);
+  if (requiredAction) {
+    const { toolCalls, ...action } = requiredAction as Row;
+    const built = entityOf(RunRequiredAction, action);
+    collectionOf(built, 'toolCalls', (toolCalls as Row[]).map((call) => entityOf(RunToolCall, { ...call, requiredAction: built })));
+    run.requiredAction = built;
+  } else {
+    run.requiredAction = null;
+  }
+  run.lastError = partOf(RunLastError, lastError);
+  run.incompleteDetails = partOf(RunIncompleteDetails, incompleteDetails);
+  run.usage = partOf(RunUsage, usage);
+  run.truncationStrategy = partOf(RunTruncationStrategy, truncationStrategy);
+  run.toolChoice = partOf(RunToolChoice, toolChoice);
+  run.responseFormat = partOf(RunResponseFormat, responseFormat);
+  collectionOf(run, 'tools', (tools as Row[]).map((tool) => entityOf(RunTool, { ...tool, run })));
+  collectionOf(run, 'fileIds', (fileIds as Row[]).map((file) => entityOf(RunFileId, { ...file, run })));
+  return run;
+}
+
+/** The ids of the entities a graph row holds (the run and its parts). */
+function heldByRow(uow: ReturnType<EntityManager['getUnitOfWork']>, row: Row): boolean {
+  if (uow.getById(RunObject.name, row.id as string)) return true;
+  for (const part of PART_NAMES) {
+    const data = row[part] as PartRow;
+    if (data && uow.getById(PART_CLASS[part].name, data.id as string)) return true;
+  }
+  return false;
+}
+
+const PART_CLASS = {
+  requiredAction: RunRequiredAction,
+  lastError: RunLastError,
+  incompleteDetails: RunIncompleteDetails,
+  usage: RunUsage,
+  truncationStrategy: RunTruncationStrategy,
+  toolChoice: RunToolChoice,
+  responseFormat: RunResponseFormat,
+} as const satisfies Record<PartName, new () => object>;
+
+/**
+ * Managed entities for rows of `RUN_GRAPH_COLUMNS`, in `em`'s identity map. A run that the unit of
+ * work does not hold yet (the common case: a fork per request) is built directly and registered
+ * as loaded; one it holds (or whose parts it holds) goes through the entity factory, which
+ * refreshes the held entities in place, parts and collections included.
  */
 export function hydrateRuns(em: EntityManager, rows: Record<string, unknown>[]): RunObject[] {
+  const uow = em.getUnitOfWork();
   const factory = em.getEntityFactory();
+  const platform = em.getPlatform();
   return rows.map((row) => {
+    if (!heldByRow(uow, row)) {
+      const run = buildRunGraph(row, platform);
+      registerInserted(em, run);
+      return run;
+    }
     const run = factory.create(RunObject, row as never, { merge: true, refresh: true, convertCustomTypes: true });
     markLoaded(em, run);
     return run;
