@@ -2,8 +2,8 @@
  * Case 6 in a process of its own, so that its peak RSS is the import's alone:
  *   node import-child.js store|baseline DATABASE_URL COUNT PREFIX
  * Streams COUNT generated API run objects as JSON Lines into the store's `import` command path
- * (`importRuns` of src/cli, batches of 500) or into the baseline (the same batches, one
- * transaction of delete + one INSERT statement each). Prints one JSON line with the result.
+ * (`importRuns` of src/cli, batches of 500, two written at once) or into the baseline (the same
+ * batches, one transaction of delete + one INSERT statement each, two at once on two connections). Prints one JSON line with the result.
  */
 import 'reflect-metadata';
 import { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Pool } from 'pg';
 import { runStoreConfig } from '../src/config';
-import { importRuns } from '../src/cli/commands/import';
+import { DEFAULT_CONCURRENCY, importRuns } from '../src/cli/commands/import';
 import type { ApiRunInput } from '../src/api/types';
 import { Baseline } from './baseline';
 import { importApiRun } from './fixtures';
@@ -52,19 +52,27 @@ async function main(): Promise<void> {
     const baseline = new Baseline(pool, 600);
     try {
       const t = process.hrtime.bigint();
+      // The same concurrency as the store's import (DEFAULT_CONCURRENCY batches on as many
+      // connections): these runs have distinct ids and none is active, so order cannot matter.
+      const inFlight = new Set<Promise<void>>();
+      const send = async (runs: ApiRunInput[]) => {
+        while (inFlight.size >= DEFAULT_CONCURRENCY) await Promise.race(inFlight);
+        const p = baseline.importBatch(runs).then(() => {
+          imported += runs.length;
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+      };
       let batch: ApiRunInput[] = [];
       for await (const line of createInterface({ input: lines(count, prefix), crlfDelay: Infinity })) {
         batch.push(JSON.parse(line) as ApiRunInput);
         if (batch.length === BATCH) {
-          await baseline.importBatch(batch);
-          imported += batch.length;
+          await send(batch);
           batch = [];
         }
       }
-      if (batch.length > 0) {
-        await baseline.importBatch(batch);
-        imported += batch.length;
-      }
+      if (batch.length > 0) await send(batch);
+      await Promise.all(inFlight);
       report(mode, imported, t, sampledPeak);
     } finally {
       await pool.end();

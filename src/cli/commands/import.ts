@@ -3,7 +3,9 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { ApiRunInput } from '../../api/types';
+import { ACTIVE_STATUSES, type ApiRunInput, type RunStatus } from '../../api/types';
+
+const ACTIVE: ReadonlySet<RunStatus> = new Set(ACTIVE_STATUSES);
 import { RunObject } from '../../entities/run-object.entity';
 import { prepareRunImport } from '../../repositories/run.repository';
 import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../../errors';
@@ -15,9 +17,18 @@ import { Progress } from '../progress';
 import { help } from './migrate';
 
 export const DEFAULT_BATCH_SIZE = 500;
+/** Batches written at once, on as many connections, when they cannot affect each other. */
+export const DEFAULT_CONCURRENCY = 2;
 
 export interface ImportOptions {
   batchSize?: number;
+  /**
+   * At most this many batches in the database at once (default 2). Batches are written side by
+   * side only when the outcome cannot depend on their order: no run id in common, and no run in
+   * an active status in either (only active runs take part in the thread lock). Otherwise a batch
+   * waits for the ones before it, as with 1.
+   */
+  concurrency?: number;
   failFast?: boolean;
   /** Called for each line that was not written. */
   onBadLine?: (line: number, reason: string) => void;
@@ -33,6 +44,8 @@ export interface ImportSummary {
   bad: number;
   /** The line a --fail-fast import stopped at. */
   stoppedAtLine: number | null;
+  /** The most batches that were in the database at once. */
+  peakConcurrency: number;
 }
 
 interface PendingLine {
@@ -59,7 +72,8 @@ function reasonOf(error: RunStoreError): string {
  */
 export async function importRuns(orm: MikroORM, input: Readable, options: ImportOptions = {}): Promise<ImportSummary> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-  const summary: ImportSummary = { lines: 0, imported: 0, bad: 0, stoppedAtLine: null };
+  const summary: ImportSummary = { lines: 0, imported: 0, bad: 0, stoppedAtLine: null, peakConcurrency: 0 };
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const bad = (line: number, reason: string) => {
     summary.bad++;
     options.onBadLine?.(line, reason);
@@ -95,9 +109,10 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
 
   /**
    * The prepared batch through `RunRepository#importRuns` (one statement for the batch; run by
-   * run only when the database refuses one of them), then the bad lines reported in line order.
+   * run only when the database refuses one of them), then — once every batch before it has
+   * been reported (`before`) — the bad lines reported in line order.
    */
-  const writeBatch = async ({ batch, reasons, runs, prepared }: ReturnType<typeof prepareBatch>): Promise<void> => {
+  const writeBatch = async ({ batch, reasons, runs, prepared }: ReturnType<typeof prepareBatch>, before: Promise<unknown>): Promise<void> => {
     let written = 0;
     await orm.em.fork().transactional(async (em) => {
       const results = await em.getRepository(RunObject).importRuns(prepared);
@@ -106,6 +121,7 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
         else written++;
       });
     });
+    await before.catch(() => undefined);
     summary.imported += written;
     for (const { line } of batch) {
       const reason = reasons.get(line);
@@ -140,11 +156,25 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
   };
 
   /**
-   * Batches are written one after the other, in file order; the next one is prepared (parsed,
-   * validated, its statement built) while the previous one is in the database. At most one write
-   * is in flight, so a later line still wins over an earlier one with the same id.
+   * Batches are prepared (parsed, validated, their statement built) while earlier ones are in the
+   * database, and written side by side (up to `concurrency`) when their order cannot matter: no
+   * id in common with a batch in flight (a later line with the same id must still win) and no
+   * active run in either (a thread lock refusal must not depend on which batch got there first).
+   * Otherwise a batch waits for those before it. Bad lines are reported in file order.
    */
-  let inFlight: Promise<void> | null = null;
+  interface InFlight {
+    ids: ReadonlySet<string>;
+    active: boolean;
+    settled: Promise<void>;
+  }
+  let inFlight: InFlight[] = [];
+  let last: Promise<void> = Promise.resolve();
+  let failure: { error: unknown } | null = null;
+  const mayRunBeside = (ids: ReadonlySet<string>, active: boolean, other: InFlight) => {
+    if (active || other.active) return false;
+    for (const id of ids) if (other.ids.has(id)) return false;
+    return true;
+  };
   const write = async (batch: PendingLine[]): Promise<void> => {
     if (options.failFast) {
       await writeLineByLine(batch);
@@ -152,9 +182,34 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
       return;
     }
     const prepared = prepareBatch(batch);
-    if (inFlight) await inFlight;
-    inFlight = writeBatch(prepared);
-    inFlight.catch(() => undefined); // awaited (and thrown) by the next write or at the end
+    const ids = new Set(prepared.prepared.ids);
+    const active = prepared.prepared.valid.some(({ run }) => ACTIVE.has(run.status));
+    while (inFlight.length >= concurrency || inFlight.some((other) => !mayRunBeside(ids, active, other))) {
+      await Promise.race(inFlight.map((other) => other.settled));
+    }
+    if (failure) throw failure.error;
+    const done = writeBatch(prepared, last);
+    last = done;
+    const entry: InFlight = {
+      ids,
+      active,
+      settled: done.then(
+        () => undefined,
+        (error) => {
+          failure ??= { error };
+        },
+      ),
+    };
+    void entry.settled.then(() => {
+      inFlight = inFlight.filter((other) => other !== entry);
+    });
+    inFlight.push(entry);
+    summary.peakConcurrency = Math.max(summary.peakConcurrency, inFlight.length);
+  };
+  const drain = async () => {
+    await Promise.all(inFlight.map((other) => other.settled));
+    await last.catch(() => undefined);
+    if (failure) throw failure.error;
   };
 
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -171,9 +226,11 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
       }
     }
     if (batch.length > 0 && summary.stoppedAtLine === null) await write(batch);
-    if (inFlight) await inFlight;
+    await drain();
   } finally {
     lines.close();
+    // never leave a write running behind an error
+    await Promise.all(inFlight.map((other) => other.settled));
   }
   return summary;
 }
@@ -191,6 +248,8 @@ lines still are. Progress goes to stderr, the summary to stdout. Exit code 1 whe
 Options:
   --fail-fast          stop at the first bad line (the lines before it are kept)
   --batch-size N       lines per transaction (default ${DEFAULT_BATCH_SIZE})
+  --concurrency N      batches written at once, each on its own connection, when their
+                       order cannot matter (no id in common, no active run) (default ${DEFAULT_CONCURRENCY})
   --quiet              no progress output
   --json               print the summary as JSON
 ${COMMON_HELP}`,
@@ -200,6 +259,7 @@ ${COMMON_HELP}`,
       {
         'fail-fast': { type: 'boolean' },
         'batch-size': { type: 'string' },
+        concurrency: { type: 'string' },
         quiet: { type: 'boolean', short: 'q' },
         json: { type: 'boolean' },
       },
@@ -209,6 +269,8 @@ ${COMMON_HELP}`,
     if (positionals.length !== 1) throw new CliError('import takes one FILE (or - for stdin) (see --help)', EXIT_USAGE);
     const batchSize = values['batch-size'] === undefined ? DEFAULT_BATCH_SIZE : Number(values['batch-size']);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError('--batch-size: expected a positive whole number', EXIT_USAGE);
+    const concurrency = values.concurrency === undefined ? DEFAULT_CONCURRENCY : Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('--concurrency: expected a positive whole number', EXIT_USAGE);
 
     const [file] = positionals;
     let input: Readable & { bytesRead?: number };
@@ -229,6 +291,7 @@ ${COMMON_HELP}`,
       const progress = new Progress(process.stderr, 2000, !values.quiet);
       const summary = await importRuns(orm, input, {
         batchSize,
+        concurrency,
         failFast: values['fail-fast'],
         onBadLine: (line, reason) => {
           progress.clear();
