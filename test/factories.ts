@@ -63,6 +63,27 @@ export function apiRunV1(overrides: Partial<ApiRunInput> = {}): ApiRunInput {
   };
 }
 
+/** A pending function tool call of a required action. */
+export const toolCall = (i: number, args = '{}') => ({ id: `call_${i}`, type: 'function' as const, function: { name: 'f', arguments: args } });
+
+/** A run with every part present: all seven to-ones, tools, file ids and tool calls (v1, requires_action). */
+export function apiRunWithEveryPart(overrides: Partial<ApiRunInput> = {}): ApiRunInput {
+  return apiRunV1({
+    status: 'requires_action',
+    completed_at: null,
+    required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [toolCall(1), toolCall(2)] } },
+    last_error: { code: 'server_error', message: 'earlier failure' },
+    incomplete_details: { reason: 'max_prompt_tokens' },
+    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+    truncation_strategy: { type: 'last_messages', last_messages: 5 },
+    tool_choice: { type: 'function', function: { name: 'f' } },
+    response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object' } } },
+    tools: [{ type: 'code_interpreter' }, { type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+    file_ids: ['file-1', 'file-2', 'file-3'],
+    ...overrides,
+  });
+}
+
 /**
  * What the store gives back for an imported object: every key it had, and the keys it lacked
  * (a v1 object lacks the newer ones; temperature/top_p are optional) as null, parallel_tool_calls as true.

@@ -9,30 +9,19 @@ import { RunObject } from '../../src/entities/run-object.entity';
 import { RunTool } from '../../src/entities/collections.entity';
 import { RunToolCall, RunUsage } from '../../src/entities/parts.entity';
 import { RUN_POPULATE } from '../../src/repositories/run.repository';
-import { apiRunV1, apiRunV2, asStored, uid } from '../factories';
+import { apiRunV2, apiRunWithEveryPart, asStored, toolCall, uid } from '../factories';
 import { recordingOrm } from '../support/recording-orm';
 import { countAllRows } from '../support/row-counts';
 import { useTestDatabase } from '../support/test-database';
 
 const db = useTestDatabase();
 
-const toolCall = (i: number) => ({ id: `call_${i}`, type: 'function' as const, function: { name: 'f', arguments: `{"i":${i}}` } });
-
-/** A run with every part: all seven to-ones, tools, file ids and tool calls. */
+/** A run with every part, three tools, metadata and sampling values. */
 const fullRun = () =>
-  apiRunV1({
-    status: 'requires_action',
-    completed_at: null,
+  apiRunWithEveryPart({
     started_at: 1_716_000_001,
-    required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [toolCall(1), toolCall(2)] } },
-    last_error: { code: 'server_error', message: 'earlier failure' },
-    incomplete_details: { reason: 'max_prompt_tokens' },
-    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
-    truncation_strategy: { type: 'last_messages', last_messages: 5 },
-    tool_choice: { type: 'function', function: { name: 'f' } },
-    response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object' } } },
+    required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [toolCall(1, '{"i":1}'), toolCall(2, '{"i":2}')] } },
     tools: [{ type: 'code_interpreter' }, { type: 'function', function: { name: 'f', parameters: { type: 'object' } } }, { type: 'file_search', file_search: { max_num_results: 3 } }],
-    file_ids: ['file-1', 'file-2', 'file-3'],
     metadata: { a: 'b' },
     temperature: 0.7,
     top_p: 0.1,

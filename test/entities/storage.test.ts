@@ -4,30 +4,14 @@ import { toApiRun } from '../../src/api/mapping';
 import { runStoreConfig } from '../../src/config';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { RunUsage } from '../../src/entities/parts.entity';
-import { apiRunV1, apiRunV2, asStored } from '../factories';
+import { apiRunV2, apiRunWithEveryPart, asStored, toolCall } from '../factories';
 import { recordingOrm } from '../support/recording-orm';
 import { countAllRows, RUN_STORE_TABLES } from '../support/row-counts';
 import { useTestDatabase } from '../support/test-database';
 
 const db = useTestDatabase();
 
-const toolCall = (i: number) => ({ id: `call_${i}`, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
-
-/** A run with every part present: all seven to-ones, tools, file ids and tool calls. */
-const fullRun = () =>
-  apiRunV1({
-    status: 'requires_action',
-    completed_at: null,
-    required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [toolCall(1), toolCall(2)] } },
-    last_error: { code: 'server_error', message: 'earlier failure' },
-    incomplete_details: { reason: 'max_prompt_tokens' },
-    usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
-    truncation_strategy: { type: 'last_messages', last_messages: 5 },
-    tool_choice: { type: 'function', function: { name: 'f' } },
-    response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'object' } } },
-    tools: [{ type: 'code_interpreter' }, { type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
-    file_ids: ['file-1', 'file-2', 'file-3'],
-  });
+const fullRun = () => apiRunWithEveryPart();
 
 describe('reading a run with all its parts', () => {
   it('costs a fixed number of statements, whatever the number of tools, files and tool calls', async () => {
