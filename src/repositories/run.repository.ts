@@ -29,7 +29,7 @@ import { isUniqueViolation, pgErrorOf, translateDbError } from '../db-errors';
 import { runStoreSettingsOf } from '../settings';
 import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement, type Statement } from './sql/insert-graph';
 import { selectRunGraph } from './sql/select-graph';
-import { registerInserted } from './sql/managed';
+import { registerManaged } from './sql/managed';
 
 /**
  * Runs one hand-written statement on `em` (in its transaction, if any), its parameters bound:
@@ -172,7 +172,7 @@ export class RunRepository extends EntityRepository<RunObject> {
     run.createdAt = now;
     run.expiresAt = new Date(now.getTime() + ttl * 1000);
     await this.insertGraph(run, false);
-    registerInserted(this.em as EntityManager, run);
+    registerManaged(this.em as EntityManager, run);
     return run;
   }
 
@@ -186,7 +186,7 @@ export class RunRepository extends EntityRepository<RunObject> {
     const run = fillRunFromApi(new RunObject(), data);
     await this.insertGraph(run, true);
     if (stale && stale !== run) this.em.getUnitOfWork().unsetIdentity(stale);
-    registerInserted(this.em as EntityManager, run);
+    registerManaged(this.em as EntityManager, run);
     return run;
   }
 

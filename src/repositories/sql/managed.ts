@@ -19,10 +19,11 @@ function graphOf(run: RunObject): object[] {
 }
 
 /**
- * Registers a graph that was just inserted natively as managed in `em` (as a flush would have):
- * in the identity map, snapshots taken, collections clean.
+ * Registers a graph whose state is the stored state as managed in `em`: one just inserted by a
+ * hand-written statement (as a flush would have), or one just built from a read's row (as a load
+ * would have). In the identity map, snapshots taken, collections clean.
  */
-export function registerInserted(em: EntityManager, run: RunObject): void {
+export function registerManaged(em: EntityManager, run: RunObject): void {
   const uow = em.getUnitOfWork();
   const comparator = em.getComparator();
   for (const entity of graphOf(run)) uow.register(entity, comparator.prepareEntity(entity) as never);

@@ -20,7 +20,7 @@ import {
   RunTruncationStrategy,
   RunUsage,
 } from '../../entities/parts.entity';
-import { markLoaded, registerInserted } from './managed';
+import { markLoaded, registerManaged } from './managed';
 
 /** The to-one parts a transition may write in the same statement that reads the graph. */
 export type WrittenPart = 'requiredAction' | 'lastError' | 'incompleteDetails' | 'usage';
@@ -194,7 +194,7 @@ function buildRunGraph(row: Row, platform: Platform): RunObject {
   return run;
 }
 
-/** The ids of the entities a graph row holds (the run and its parts). */
+/** Whether the unit of work already holds the row's run or one of its to-one parts. */
 function heldByRow(uow: ReturnType<EntityManager['getUnitOfWork']>, row: Row): boolean {
   if (uow.getById(RunObject.name, row.id as string)) return true;
   for (const part of PART_NAMES) {
@@ -227,7 +227,7 @@ export function hydrateRuns(em: EntityManager, rows: Record<string, unknown>[]):
   return rows.map((row) => {
     if (!heldByRow(uow, row)) {
       const run = buildRunGraph(row, platform);
-      registerInserted(em, run);
+      registerManaged(em, run);
       return run;
     }
     const run = factory.create(RunObject, row as never, { merge: true, refresh: true, convertCustomTypes: true });
