@@ -75,3 +75,41 @@ export class InvalidListQueryError extends RunStoreError {
     super(`Invalid list query: ${parameter}: ${reason}`);
   }
 }
+
+/** Why the store could not be reached or could not finish in time. */
+export type UnavailableReason =
+  /** The connection broke (killed backend, network reset, server crash) while the store used it. */
+  | 'connection_lost'
+  /** The server is shutting down, restarting or still starting up (57P01, 57P02, 57P03, 08006 at connect). */
+  | 'server_unavailable'
+  /** No connection could be opened (refused, unreachable, DNS, authentication against a restarting server). */
+  | 'connect_failed'
+  /** No pooled connection became free in time. */
+  | 'pool_exhausted'
+  /** `statementTimeoutMs` (or the server's own `statement_timeout`) cancelled the statement (57014). */
+  | 'statement_timeout'
+  /** `lockTimeoutMs` (or the server's `lock_timeout`) gave up waiting for a lock (55P03). */
+  | 'lock_timeout'
+  /** The caller's isolation level refused the write (40001) or PostgreSQL broke a deadlock (40P01). */
+  | 'conflict'
+  /** The caller's transaction is already aborted (25P02) or was closed under the store. */
+  | 'transaction_aborted';
+
+/**
+ * Nobody's input is at fault: the database could not be reached, went away, or did not answer in
+ * time. `retryable` says whether the same call may simply be made again; `outcomeUnknown` that the
+ * statement had been sent when the connection broke, so a write may have committed (re-read the run,
+ * or resolve by its status, before repeating a non-idempotent call such as `create`). Nothing else
+ * is ever half done: an operation is one statement or one transaction.
+ */
+export class RunStoreUnavailableError extends RunStoreError {
+  constructor(
+    readonly reason: UnavailableReason,
+    readonly retryable: boolean,
+    readonly outcomeUnknown: boolean,
+    /** The SQLSTATE or driver code behind it, when there is one (e.g. `57P01`, `ECONNREFUSED`). */
+    readonly code: string | null = null,
+  ) {
+    super(`Run store unavailable: ${reason.replace(/_/g, ' ')}${outcomeUnknown ? ' (the write may have committed)' : ''}.`);
+  }
+}
