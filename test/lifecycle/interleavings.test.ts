@@ -27,6 +27,8 @@ async function storedRun(status: ApiRun['status'], overrides: Partial<ApiRun> = 
   return run;
 }
 
+const statusById = (rows: { id: string; status: string }[]) => Object.fromEntries(rows.map((r) => [r.id, r.status]));
+
 /** A transaction of the store's own `requireAction(id, [call_1])`, held open (its row lock too). */
 function heldRequireAction(id: string) {
   return holdOrmTransaction(db.orm, (em) => em.getRepository(RunObject).requireAction(id, [call('call_1')]));
@@ -47,9 +49,7 @@ describe('claimNext and a queued run another transaction holds (for update skip 
     } finally {
       await holder.rollback();
     }
-    expect(await statusesOf(db, [older.id, newer.id])).toEqual(
-      [{ id: older.id, status: 'queued' }, { id: newer.id, status: 'in_progress' }].sort((a, b) => a.id.localeCompare(b.id)),
-    );
+    expect(statusById(await statusesOf(db, [older.id, newer.id]))).toEqual({ [older.id]: 'queued', [newer.id]: 'in_progress' });
     // released, the older run is the next one taken
     expect((await db.runs().claimNext({ assistant_id: assistantId }))?.id).toBe(older.id);
   });
@@ -125,10 +125,7 @@ describe('expireOverdue locks the overdue runs in id order', () => {
     }
     const counts = await within(Promise.all(expirers), LOCK_WAIT_TIMEOUT_MS, 'the expirers');
     expect(counts).toEqual([2, 0]); // the first in the lock queue expires both, the second finds them expired
-    expect(await statusesOf(db, [low.id, high.id])).toEqual([
-      { id: low.id, status: 'expired' },
-      { id: high.id, status: 'expired' },
-    ]);
+    expect(statusById(await statusesOf(db, [low.id, high.id]))).toEqual({ [low.id]: 'expired', [high.id]: 'expired' });
   });
 });
 

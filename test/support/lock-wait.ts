@@ -206,3 +206,23 @@ export async function behind<T>(
   }
   return within(running, LOCK_WAIT_TIMEOUT_MS, 'the operation, once the holder ended,');
 }
+
+/**
+ * Runs `callers` really side by side: a transaction locks `table` in EXCLUSIVE mode (which every
+ * statement that writes or locks its rows waits for), the callers start, and only once every one
+ * of them waits on that lock (one backend each) is it released, so that their first statements
+ * run at the same moment. Returns what the callers return.
+ */
+export async function startTogether<T>(db: TestDatabase, table: string, callers: readonly (() => Promise<T>)[]): Promise<T[]> {
+  const gate = await holdTransaction(db);
+  let running: Promise<T>[] = [];
+  try {
+    await gate.query(`lock table ${table} in exclusive mode`);
+    running = callers.map((caller) => caller());
+    await untilBlocked(db, gate.pid, running, { count: callers.length });
+    await gate.commit();
+  } finally {
+    await gate.rollback();
+  }
+  return within(Promise.all(running), 60_000, 'the callers started together');
+}
