@@ -5,9 +5,7 @@
  * asserted. Each test holds one guard of the SQL or the lifecycle and fails without it (the
  * mutation list of issue 16 names the edit each one kills).
  */
-import { toApiRun } from '../../src/api/mapping';
-import type { ApiRun, ApiRunInput } from '../../src/api/types';
-import { RunObject } from '../../src/entities/run-object.entity';
+import { RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
 import { uid } from '../factories';
 import { behind, holdOrmTransaction, holdTransaction, untilBlocked, within, withoutWaiting, LOCK_WAIT_TIMEOUT_MS } from '../support/lock-wait';
 import { useTestDatabase } from '../support/test-database';
