@@ -308,7 +308,7 @@ describe('the identity map and the caller', () => {
 });
 
 describe('round trips', () => {
-  it('a transition is one statement, which also returns the fully populated run (no reload)', async () => {
+  it('create and each transition are one statement, which also returns the fully populated run (no reload)', async () => {
     const lines: string[] = [];
     const orm = await db.createOrm({ debug: ['query'], logger: (message: string) => lines.push(message) });
     const repo = () => orm.em.fork().getRepository(RunObject);
@@ -317,10 +317,11 @@ describe('round trips', () => {
       await fn();
       return lines.filter((l) => l.includes('[query]')).length;
     };
-    const run = await db.runs().create(createInput({ assistant_id: uid('asst') }));
+    let run!: RunObject;
     /** [queries of the operation, queries of a plain findById of the run right after it] */
     const pair = async (fn: () => Promise<unknown>) => [await measure(fn), await measure(() => repo().findById(run.id))];
     const counts = {
+      create: await pair(async () => (run = await repo().create(createInput({ assistant_id: uid('asst') })))),
       start: await pair(() => repo().start(run.id)),
       requireAction: await pair(() => repo().requireAction(run.id, [call('c1'), call('c2')])),
       submitToolOutputs: await pair(() => repo().submitToolOutputs(run.id, [{ tool_call_id: 'c1', output: '' }, { tool_call_id: 'c2', output: '' }])),
