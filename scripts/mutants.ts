@@ -14,7 +14,9 @@
  * that a kill means the mutation was caught). A mutant is killed when at least one of its tests
  * fails; a test file that cannot run at all (it does not compile, the global setup fails) is an
  * error, not a kill. A mutant whose `find` text does not occur exactly once in its file is stale:
- * nothing runs and the harness fails. Exit status 0 only when every selected mutant was killed.
+ * nothing runs and the harness fails. A mutant marked `equivalent` (with the reason no test can
+ * tell it from the code) is checked for staleness and listed, not run. Exit status 0 only when
+ * every other selected mutant was killed.
  *
  * The tests run against DATABASE_URL (default: the local server,
  * postgresql://postgres@127.0.0.1:5432/postgres), as `npm test` does.
@@ -39,6 +41,11 @@ interface Mutant {
   find: string;
   replace: string;
   tests: string[];
+  /**
+   * Why no test can tell this mutant from the code (it behaves the same in every run): such a
+   * mutant is not run, only checked for staleness and listed with its reason.
+   */
+  equivalent?: string;
 }
 
 type Verdict = 'killed' | 'survived' | 'error';
@@ -96,6 +103,7 @@ function loadMutants(): Mutant[] {
     for (const key of ['id', 'description', 'file', 'find'] as const) if (!isString(entry?.[key])) fail(`${where}: '${key}' must be a non-empty string`);
     if (typeof entry.replace !== 'string') fail(`${where}: 'replace' must be a string`);
     if (entry.replace === entry.find) fail(`${where}: 'replace' equals 'find'`);
+    if (entry.equivalent !== undefined && !isString(entry.equivalent)) fail(`${where}: 'equivalent' must say why`);
     if (!Array.isArray(entry.tests) || entry.tests.length === 0 || !entry.tests.every(isString)) fail(`${where}: 'tests' must list test files`);
     const mutant = entry as unknown as Mutant;
     if (seen.has(mutant.id)) fail(`${where}: duplicate id`);
@@ -220,17 +228,20 @@ function main(): void {
   const dir = throwawayCopy();
   const started = Date.now();
   try {
-    const baselineTests = [...new Set(mutants.flatMap((m) => m.tests))].sort();
-    process.stdout.write(`mutants: copy in ${dir}; baseline: ${baselineTests.length} test file(s) on the unmutated copy…\n`);
-    const baseline = runTests(dir, baselineTests, 'baseline');
-    if (baseline.verdict !== 'survived') {
-      fail(`the unmutated copy does not pass its tests (${baseline.verdict}: ${baseline.note || `${baseline.failed} failing`}); see the log kept in ${dir}`);
+    const runnable = mutants.filter((m) => m.equivalent === undefined);
+    const baselineTests = [...new Set(runnable.flatMap((m) => m.tests))].sort();
+    if (baselineTests.length > 0) {
+      process.stdout.write(`mutants: copy in ${dir}; baseline: ${baselineTests.length} test file(s) on the unmutated copy…\n`);
+      const baseline = runTests(dir, baselineTests, 'baseline');
+      if (baseline.verdict !== 'survived') {
+        fail(`the unmutated copy does not pass its tests (${baseline.verdict}: ${baseline.note || `${baseline.failed} failing`}); see the log kept in ${dir}`);
+      }
+      process.stdout.write(`mutants: baseline passes (${baseline.total} tests, ${seconds(baseline.ms)})\n`);
     }
-    process.stdout.write(`mutants: baseline passes (${baseline.total} tests, ${seconds(baseline.ms)})\n`);
 
     const rows: string[][] = [['mutant', 'result', 'failing', 'time', 'failing files', 'first failing test (or why)']];
     let bad = 0;
-    for (const m of mutants) {
+    for (const m of runnable) {
       const target = path.join(dir, m.file);
       const original = readFileSync(target, 'utf8');
       writeFileSync(target, original.replace(m.find, () => m.replace));
@@ -245,8 +256,13 @@ function main(): void {
       rows.push(row);
       process.stdout.write(`mutants: ${row.slice(0, 4).join('  ')}\n`);
     }
+    for (const m of mutants.filter((x) => x.equivalent !== undefined)) rows.push([m.id, 'EQUIVALENT', '-', '-', '-', clip(m.equivalent!, 80)]);
     process.stdout.write(`\n${table(rows)}\n\n`);
-    process.stdout.write(`${mutants.length - bad} of ${mutants.length} mutants killed, ${bad} not (total ${seconds(Date.now() - started)}, baseline included)\n`);
+    for (const m of mutants.filter((x) => x.equivalent !== undefined)) process.stdout.write(`equivalent ${m.id}: ${m.equivalent}\n`);
+    const equivalent = mutants.length - runnable.length;
+    process.stdout.write(
+      `${runnable.length - bad} of ${runnable.length} mutants killed, ${bad} not${equivalent > 0 ? `; ${equivalent} equivalent, not run` : ''} (total ${seconds(Date.now() - started)}, baseline included)\n`,
+    );
     rmSync(dir, { recursive: true, force: true });
     process.exit(bad === 0 ? 0 : 1);
   } catch (error) {

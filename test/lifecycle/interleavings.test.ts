@@ -5,7 +5,7 @@
  * asserted. Each test holds one guard of the SQL or the lifecycle and fails without it (the
  * mutation list of issue 16 names the edit each one kills).
  */
-import { RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
+import { InvalidRunTransitionError, RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
 import { uid } from '../factories';
 import { behind, holdOrmTransaction, holdTransaction, untilBlocked, within, withoutWaiting, LOCK_WAIT_TIMEOUT_MS } from '../support/lock-wait';
 import { useTestDatabase } from '../support/test-database';
@@ -75,6 +75,18 @@ describe('a transition waiting behind requireAction', () => {
     expect(updated.toJSON().required_action).toEqual(expected);
     expect(updated.toJSON().metadata).toEqual({ step: 'two' });
     expect(toApiRun(await db.runs().getById(run.id))).toEqual(updated.toJSON());
+  });
+});
+
+describe('a transition waiting behind another is judged by the status that one committed (the row lock)', () => {
+  it('fail behind a complete that is committing: InvalidRunTransitionError from completed, the run stays completed', async () => {
+    const run = await storedRun('in_progress');
+    const holder = await holdOrmTransaction(db.orm, (em) => em.getRepository(RunObject).complete(run.id));
+    expect(holder.result.status).toBe('completed');
+    const failing = behind(db, holder, () => db.runs().fail(run.id, { code: 'server_error', message: 'late' }));
+    await expect(failing).rejects.toThrow(new InvalidRunTransitionError(run.id, 'completed', 'fail'));
+    expect(statusById(await statusesOf(db, [run.id]))).toEqual({ [run.id]: 'completed' });
+    expect(await db.sql(`select 1 from run_last_error e join run_object r on r.last_error_id = e.id where r.id = $1`, [run.id])).toEqual([]);
   });
 });
 

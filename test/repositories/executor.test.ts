@@ -24,9 +24,12 @@ const SETTLE_MS = 3_000;
 
 const lockRow = 'select id from run_object where id = $1 for update';
 
-/** Ends the backend `pid` of this file's database, as an administrator would. */
+/** Ends the backend `pid` of this file's database, as an administrator would, and waits until it is gone. */
 async function terminate(pid: number): Promise<void> {
-  const [row] = await db.sql<{ ended: boolean }>('select pg_terminate_backend(pid) as ended from pg_stat_activity where pid = $1 and datname = current_database()', [pid]);
+  const [row] = await db.sql<{ ended: boolean }>(
+    'select pg_terminate_backend(pid, 5000) as ended from pg_stat_activity where pid = $1 and datname = current_database()',
+    [pid],
+  );
   expect(row?.ended).toBe(true);
 }
 
@@ -59,9 +62,9 @@ describe('a statement whose backend is terminated', () => {
       const completing = db.runs().complete(id);
       const [pid] = await untilBlocked(db, holder.pid, completing);
       await terminate(pid);
+      // (a second try would wait for the row again, and the call would not settle)
       const error = await rejectionOf(completing, 'complete');
       expect(error).toBeInstanceOf(RunStoreUnavailableError);
-      // (a second try would wait for the row again: the call would not have settled)
       expect(error).toMatchObject({ reason: 'connection_lost', code: '57P01', retryable: true, outcomeUnknown: true });
     } finally {
       await holder.rollback();
@@ -122,25 +125,35 @@ describe("inside the caller's transaction", () => {
   it('a deadlock: the store gives the conflict at once, without trying the statement again', async () => {
     const [a, b] = await seedRuns(db, 2, { statuses: ['in_progress'] });
     const holder = await holdTransaction(db);
+    const signal = () => {
+      let give!: () => void;
+      return { given: new Promise<void>((resolve) => (give = resolve)), give: () => give() };
+    };
+    const holdsA = signal();
+    const proceed = signal();
     try {
-      // the caller's transaction must be the deadlock's victim: it checks after 50 ms, the holder after 10 s
       await holder.query(`set local deadlock_timeout = '10s'`);
       await holder.query(lockRow, [b]);
       const tx = inCallerTransaction(async (em) => {
         await em.getConnection().execute(`set local deadlock_timeout = '50ms'`, [], 'run', em.getTransactionContext());
         const repo = em.getRepository(RunObject);
         await repo.updateMetadata(a, { held: 'yes' }); // the caller now holds a's row
-        return repo.complete(b); // waits for the holder
+        holdsA.give();
+        await proceed.given;
+        return repo.complete(b); // waits for the holder, which waits for the caller: the cycle
       });
-      await untilBlocked(db, holder.pid, tx.ended);
-      // the holder asks for a's row: a cycle, which the caller's backend detects
+      await within(holdsA.given, SETTLE_MS, "the caller's first statement");
       const holderGetsA = holder.query(lockRow, [a]);
+      await untilBlocked(db, 'anyone', [tx.ended, holderGetsA]);
+      // the caller closes the cycle, so its own check (after 50 ms; the holder's after 10 s) finds it
+      proceed.give();
       await within(tx.ended, SETTLE_MS, "the caller's transaction");
       expect(tx.caught()).toBeInstanceOf(RunStoreUnavailableError);
       // a second try in the aborted transaction would have failed with 25P02 (transaction_aborted)
       expect(tx.caught()).toMatchObject({ reason: 'conflict', code: '40P01' });
       await within(holderGetsA, SETTLE_MS, 'the holder locking the first run once the caller rolled back');
     } finally {
+      proceed.give();
       await holder.rollback();
     }
     expect(await statusesOf(db, [a, b])).toEqual([
