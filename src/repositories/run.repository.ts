@@ -10,6 +10,7 @@
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
  */
+import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
 import { EntityRepository } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
@@ -45,15 +46,26 @@ export class RunRepository extends EntityRepository<RunObject> {
   // --- creating and storing -----------------------------------------------------------------
 
   /**
-   * A new `queued` run on `input.thread_id`, expiring after the configured TTL
+   * A new `queued` run on `input.thread_id`, stored at once, expiring after the configured TTL
    * (`runStoreConfig(…, { runTtlSeconds })`, default 600 s); `ThreadHasActiveRunError` while the
-   * thread has an active run.
-   * (It replaces `EntityRepository#create`, which only builds an entity: the public contract names
-   * this method `create`. Use `em.create(RunObject, …)` for the ORM's builder.)
+   * thread has an active run. The same as `create(input)`, under a name no ORM method has.
    */
-  // @ts-expect-error -- deliberately not the base class's synchronous builder signature
-  async create(input: CreateRunInput): Promise<RunObject> {
+  createRun(input: CreateRunInput): Promise<RunObject> {
     return writes.create(this.em, input);
+  }
+
+  /**
+   * Both `create`s: with the API's input (`thread_id`, `assistant_id`, `model`, …) it is the store's
+   * `createRun` (stored at once, a promise of the run); with entity data (`threadId`, …, or with
+   * options) it is MikroORM's synchronous builder, unchanged, so the repository stays substitutable
+   * for `EntityRepository<RunObject>`.
+   */
+  override create<Convert extends boolean = false>(data: RequiredEntityData<RunObject, never, Convert>, options?: CreateOptions<Convert>): RunObject;
+  override create<Convert extends boolean = false>(data: EntityData<RunObject, Convert>, options: CreateOptions<Convert> & { partial: true }): RunObject;
+  override create(input: CreateRunInput): Promise<RunObject>;
+  override create(data: unknown, options?: unknown): RunObject | Promise<RunObject> {
+    if (options !== undefined || isEntityData(data)) return super.create(data as RequiredEntityData<RunObject>, options as CreateOptions<false>);
+    return this.createRun(data as CreateRunInput);
   }
 
   /**
@@ -184,4 +196,10 @@ export class RunRepository extends EntityRepository<RunObject> {
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
     return reads.usageTotals(this.em, filter);
   }
+}
+
+/** Entity data for MikroORM's builder (camelCase keys of `RunObject`), rather than the API's input (snake_case). */
+function isEntityData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  return 'threadId' in data || 'assistantId' in data || 'createdAt' in data;
 }
