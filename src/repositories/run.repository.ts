@@ -11,7 +11,7 @@
  * unit-of-work.ts. None of them imports this file back.
  */
 import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
-import { EntityRepository } from '@mikro-orm/postgresql';
+import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
   ApiLastError,
@@ -32,6 +32,7 @@ import type {
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import { RunNotFoundError, type RunStoreError } from '../errors';
+import { translateDbError } from './db-errors';
 import * as reads from './reads';
 import * as transitions from './transitions';
 import * as writes from './writes';
@@ -170,6 +171,23 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
   }
 
+  // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------
+
+  /** MikroORM's `nativeUpdate`; a status change the lifecycle does not list is an `InvalidRunTransitionError` (the database refuses it). */
+  override async nativeUpdate(...args: Parameters<EntityRepository<RunObject>['nativeUpdate']>): Promise<number> {
+    return ormWrite(this.em, () => super.nativeUpdate(...args));
+  }
+
+  /** MikroORM's `upsert`, with the same guard as `nativeUpdate`. */
+  override async upsert(...args: Parameters<EntityRepository<RunObject>['upsert']>): Promise<RunObject> {
+    return ormWrite(this.em, () => super.upsert(...args));
+  }
+
+  /** MikroORM's `upsertMany`, with the same guard as `nativeUpdate`. */
+  override async upsertMany(...args: Parameters<EntityRepository<RunObject>['upsertMany']>): Promise<RunObject[]> {
+    return ormWrite(this.em, () => super.upsertMany(...args));
+  }
+
   // --- lists and aggregates -------------------------------------------------------------------
 
   /** A page of the thread's runs, in the API's list shape. */
@@ -202,4 +220,13 @@ export class RunRepository extends EntityRepository<RunObject> {
 function isEntityData(data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
   return 'threadId' in data || 'assistantId' in data || 'createdAt' in data;
+}
+
+/** An ORM write of the base class, its failures translated like the store's own. */
+async function ormWrite<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw translateDbError(error, { write: true, inCallerTransaction: em.getTransactionContext() !== undefined });
+  }
 }
