@@ -4,18 +4,12 @@
  */
 import { RunNotFoundError, toApiRun } from '../../src';
 import { createInput, uid } from '../factories';
+import { rejectionOf } from '../support/rejection';
 import { useTestDatabase } from '../support/test-database';
 
 const db = useTestDatabase();
 
-async function refusal(promise: Promise<unknown>): Promise<RunNotFoundError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RunNotFoundError);
-  return error as RunNotFoundError;
-}
+const refusal = (promise: Promise<unknown>) => rejectionOf(promise, RunNotFoundError);
 
 describe('getForThread', () => {
   it("gives the run on its own thread, fully loaded and the same as getById's", async () => {
