@@ -53,6 +53,14 @@ const TRANSITION_WORDS: Record<string, string> = {
   expire: 'expire',
 };
 
+/** `Cannot cancel run run_x with status 'completed'.` */
+function refusedTransition({ runId, currentStatus, transition }: InvalidRunTransitionError): string {
+  // A status change made outside the lifecycle's operations (an entity flushed, refused by the trigger) is named by its target.
+  const target = /^move to '([a-z_]+)'$/.exec(transition)?.[1];
+  if (target !== undefined) return `Cannot move run ${runId} with status '${currentStatus}' to '${target}'.`;
+  return `Cannot ${TRANSITION_WORDS[transition] ?? 'change'} run ${runId} with status '${currentStatus}'.`;
+}
+
 const invalidRequest = (status: number, message: string, param: string | null = null): HttpErrorResponse => ({
   status,
   headers: {},
@@ -97,10 +105,7 @@ export function toHttpError(error: unknown): HttpErrorResponse {
     // Their messages are the API's own sentences.
     return invalidRequest(error instanceof RunNotFoundError ? 404 : 400, error.message);
   }
-  if (error instanceof InvalidRunTransitionError) {
-    const verb = TRANSITION_WORDS[error.transition] ?? 'change';
-    return invalidRequest(400, `Cannot ${verb} run ${error.runId} with status '${error.currentStatus}'.`);
-  }
+  if (error instanceof InvalidRunTransitionError) return invalidRequest(400, refusedTransition(error));
   if (error instanceof RunValidationError) {
     return invalidRequest(400, invalidParameter(error.field, error.reason, error.issues.length - 1), error.field);
   }

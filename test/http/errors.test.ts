@@ -50,6 +50,8 @@ describe('toHttpError: the request is at fault', () => {
       expect(body.error.message).not.toMatch(/[a-z][A-Z]/);
     }
     expect(toHttpError(new InvalidRunTransitionError('run_x', 'expired', 'somethingNew')).body.error.message).toBe("Cannot change run run_x with status 'expired'.");
+    // a status change outside the operations, refused by the database's trigger
+    expect(toHttpError(new InvalidRunTransitionError('run_x', 'completed', "move to 'queued'")).body.error.message).toBe("Cannot move run run_x with status 'completed' to 'queued'.");
   });
 
   it('an invalid field is a 400 whose param is the field path', () => {
