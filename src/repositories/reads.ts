@@ -1,6 +1,6 @@
 /**
  * The reads, as `RunRepository` exposes them (each method there is a one-line call into this
- * module, handing it the repository's entity manager): a run, a thread's active run, the lists
+ * module, handing it the repository's entity manager): a run (also scoped to its thread), a thread's active run, the lists
  * and the aggregates.
  *
  * A page is ONE statement, whatever its size: the page's ids come from a keyset subquery inside
@@ -12,7 +12,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, type ApiRunList, type RunCountFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
 import { aggregateFilter, checkId, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
-import { InvalidListQueryError } from '../errors';
+import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, fetchesBackwards, pageStatement } from '../sql/page';
 import { activeRunStatement } from '../sql/active-run';
@@ -24,6 +24,16 @@ import { hydrateRuns } from './unit-of-work';
 export async function findById(em: EntityManager, id: string, from: ReadFrom = 'primary'): Promise<RunObject | null> {
   const rows = await read(em, selectRunStatement(id), from);
   return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
+}
+
+/**
+ * The run if it is on `threadId`; `RunNotFoundError` when there is no such run or it is on another
+ * thread (the same error, so a run's id tells nothing across threads). The thread id only compares.
+ */
+export async function getForThread(em: EntityManager, threadId: string, runId: string, from: ReadFrom = 'primary'): Promise<RunObject> {
+  const run = await findById(em, runId, from);
+  if (!run || run.threadId !== threadId) throw new RunNotFoundError(runId);
+  return run;
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
- *   reads.ts        findById, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
@@ -121,6 +121,14 @@ export class RunRepository extends EntityRepository<RunObject> {
     const run = await this.findById(id);
     if (!run) throw new RunNotFoundError(id);
     return run;
+  }
+
+  /**
+   * The run, fully loaded, if it is on `threadId`; else `RunNotFoundError`, as for a missing run (what
+   * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
+   */
+  getForThread(threadId: string, runId: string): Promise<RunObject> {
+    return reads.getForThread(this.em, threadId, runId, this.readFrom);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
