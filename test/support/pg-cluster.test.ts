@@ -37,20 +37,29 @@ describe('private PostgreSQL clusters (test/support/pg-cluster.ts)', () => {
     expect(await pg.query('select 1 as one')).toEqual([{ one: 1 }]);
   });
 
-  it('terminates the chosen sessions only', async () => {
+  it('terminates the chosen sessions only: by database, busy ones, a random pick', async () => {
     const pg = cluster();
     await pg.query('create database app');
-    const victim = await connect(pg.url('app'));
+    const idle = await connect(pg.url('app'));
+    const inTransaction = await connect(pg.url('app'));
+    const third = await connect(pg.url('app'));
     const bystander = await connect(pg.url());
+    const pidOf = async (c: Client) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
     try {
-      const [{ pid }] = (await victim.query<{ pid: number }>('select pg_backend_pid() as pid')).rows;
-      expect((await pg.backends({ database: 'app' })).map((b) => b.pid)).toEqual([pid]);
-      expect(await pg.terminateBackends({ database: 'app' })).toEqual([pid]);
-      await expect(victim.query('select 1')).rejects.toThrow();
+      const [idlePid, busyPid, thirdPid] = [await pidOf(idle), await pidOf(inTransaction), await pidOf(third)];
+      await inTransaction.query('begin');
+      expect((await pg.backends({ database: 'app' })).map((b) => b.pid)).toEqual([idlePid, busyPid, thirdPid].sort((a, b) => a - b));
+      expect(await pg.terminateBackends({ database: 'app', busy: true })).toEqual([
+        { pid: busyPid, database: 'app', applicationName: '', state: 'idle in transaction' },
+      ]);
+      await expect(inTransaction.query('select 1')).rejects.toThrow();
+      const picked = await pg.terminateBackends({ database: 'app', pick: 1 });
+      expect(picked).toHaveLength(1);
+      expect([idlePid, thirdPid]).toContain(picked[0].pid);
+      expect((await pg.backends({ database: 'app' })).map((b) => b.pid)).toEqual([idlePid, thirdPid].filter((p) => p !== picked[0].pid));
       expect((await bystander.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
     } finally {
-      await victim.end().catch(() => undefined);
-      await bystander.end();
+      for (const c of [idle, inTransaction, third, bystander]) await c.end().catch(() => undefined);
     }
   });
 

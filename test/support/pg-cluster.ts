@@ -17,7 +17,7 @@ import { accessSync, constants as fsConstants, readFileSync, rmSync } from 'node
 import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { freePort } from '../../src/dev/embedded-postgres';
 
 export const PG_BIN_DIR = process.env.ARS_PG_BIN_DIR || '/usr/lib/postgresql/15/bin';
@@ -45,10 +45,14 @@ export interface Backend {
 export interface BackendFilter {
   /** Only sessions on this database. */
   database?: string;
-  /** Only sessions with this `application_name`. */
-  applicationName?: string;
+  /** Only sessions with this `application_name` (or one of these). */
+  applicationName?: string | readonly string[];
   /** Only these process ids. */
   pids?: readonly number[];
+  /** Only sessions that are not `idle` (running a statement, or inside a transaction). */
+  busy?: boolean;
+  /** At most this many of the matching sessions, chosen at random by the server. */
+  pick?: number;
 }
 
 export interface ClusterHandle {
@@ -59,12 +63,12 @@ export interface ClusterHandle {
   readonly root: string;
   /** A superuser URL to `database` (default `postgres`). */
   url(database?: string): string;
-  /** One statement on a fresh superuser connection (to `database`, default `postgres`). */
+  /** One statement as superuser on `database` (default `postgres`), on the helper's own small pool. */
   query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
   /** Client sessions other than the helper's own. */
   backends(filter?: BackendFilter): Promise<Backend[]>;
-  /** `pg_terminate_backend` on every session `backends(filter)` lists; returns the pids it ended. */
-  terminateBackends(filter?: BackendFilter): Promise<number[]>;
+  /** `pg_terminate_backend` on every session `backends(filter)` lists, in one statement; returns the sessions it ended. */
+  terminateBackends(filter?: BackendFilter): Promise<Backend[]>;
   /** `pg_ctl stop -m mode` (the data stays). */
   stopServer(mode?: StopMode): Promise<void>;
   /** `pg_ctl start`, waiting until it accepts connections (a replica: until it is a hot standby). */
@@ -174,6 +178,7 @@ class Cluster implements ClusterHandle {
   private running = false;
   private stopped = false;
   private readonly replicas: Cluster[] = [];
+  private readonly adminPools = new Map<string, Pool>();
 
   constructor(
     readonly root: string,
@@ -195,49 +200,59 @@ class Cluster implements ClusterHandle {
   }
 
   async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<T[]> {
-    const client = new Client({ connectionString: this.url(database), application_name: CLUSTER_ADMIN_APP });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return (await client.query(sql, params)).rows as T[];
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    return (await this.adminPool(database).query(sql, params)).rows as T[];
   }
 
-  private backendWhere(filter: BackendFilter): { sql: string; params: unknown[] } {
+  /** Superuser connections per database, reused (the kill loop's round trips stay short); a broken one is dropped by the pool. */
+  private adminPool(database: string): Pool {
+    let pool = this.adminPools.get(database);
+    if (!pool) {
+      pool = new Pool({ connectionString: this.url(database), application_name: CLUSTER_ADMIN_APP, max: 3, idleTimeoutMillis: 5_000 });
+      pool.on('error', () => undefined);
+      this.adminPools.set(database, pool);
+    }
+    return pool;
+  }
+
+  private async closeAdminPools(): Promise<void> {
+    const pools = [...this.adminPools.values()];
+    this.adminPools.clear();
+    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+  }
+
+  /** The sessions `filter` selects, as a sub-select of pg_stat_activity. */
+  private sessions(filter: BackendFilter): { sql: string; params: unknown[] } {
     const params: unknown[] = [CLUSTER_ADMIN_APP];
-    let sql = `backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> $1`;
+    let where = `backend_type = 'client backend' and pid <> pg_backend_pid() and application_name <> $1`;
     if (filter.database !== undefined) {
       params.push(filter.database);
-      sql += ` and datname = $${params.length}`;
+      where += ` and datname = $${params.length}`;
     }
     if (filter.applicationName !== undefined) {
-      params.push(filter.applicationName);
-      sql += ` and application_name = $${params.length}`;
+      params.push(typeof filter.applicationName === 'string' ? [filter.applicationName] : [...filter.applicationName]);
+      where += ` and application_name = any($${params.length}::text[])`;
     }
     if (filter.pids !== undefined) {
       params.push([...filter.pids]);
-      sql += ` and pid = any($${params.length}::int[])`;
+      where += ` and pid = any($${params.length}::int[])`;
+    }
+    if (filter.busy) where += ` and state is distinct from 'idle'`;
+    let sql = `select pid, datname as database, application_name as "applicationName", state from pg_stat_activity where ${where}`;
+    if (filter.pick !== undefined) {
+      params.push(filter.pick);
+      sql += ` order by random() limit $${params.length}`;
     }
     return { sql, params };
   }
 
   async backends(filter: BackendFilter = {}): Promise<Backend[]> {
-    const where = this.backendWhere(filter);
-    return this.query<Backend & Record<string, unknown>>(
-      `select pid, datname as database, application_name as "applicationName", state from pg_stat_activity where ${where.sql} order by pid`,
-      where.params,
-    );
+    const { sql, params } = this.sessions(filter);
+    return this.query<Backend & Record<string, unknown>>(`with s as materialized (${sql}) select * from s order by pid`, params);
   }
 
-  async terminateBackends(filter: BackendFilter = {}): Promise<number[]> {
-    const where = this.backendWhere(filter);
-    const rows = await this.query<{ pid: number; ended: boolean }>(
-      `select pid, pg_terminate_backend(pid) as ended from pg_stat_activity where ${where.sql}`,
-      where.params,
-    );
-    return rows.filter((r) => r.ended).map((r) => r.pid);
+  async terminateBackends(filter: BackendFilter = {}): Promise<Backend[]> {
+    const { sql, params } = this.sessions(filter);
+    return this.query<Backend & Record<string, unknown>>(`with s as materialized (${sql}) select pid, database, "applicationName", state from s where pg_terminate_backend(pid)`, params);
   }
 
   async startServer(): Promise<void> {
@@ -250,6 +265,7 @@ class Cluster implements ClusterHandle {
   }
 
   async stopServer(mode: StopMode = 'fast'): Promise<void> {
+    await this.closeAdminPools();
     await runPg('pg_ctl', ['-D', this.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
     this.running = false;
   }
@@ -293,6 +309,7 @@ class Cluster implements ClusterHandle {
     if (this.stopped) return;
     this.stopped = true;
     for (const replica of this.replicas) await replica.stop();
+    await this.closeAdminPools();
     try {
       if (this.running) await this.stopServer('immediate');
     } finally {
