@@ -124,4 +124,25 @@ describe('backends killed during every kind of write', () => {
     expect(recovery.progress.scripts).toBe(WORKERS * RECOVERY_SCRIPTS);
     expect(recoveryMs).toBeLessThan(RECOVERY_BUDGET_MS);
   });
+
+  it('the checks themselves catch a lost write, a partial graph and an orphan row (the oracle can fail)', async () => {
+    const s = store();
+    const log = new ViolationLog();
+    const workload = new Workload({ store: s, log, workers: 1, callBoundMs: CALL_BOUND_MS, stepBudgetMs: STEP_BUDGET_MS, reasons: [], stop: () => false, deadline: Number.POSITIVE_INFINITY, maxScripts: RECOVERY_SCRIPTS });
+    await workload.run();
+    const ids = workload.runIds;
+    const [{ run_id: withTools }] = await s.sql<{ run_id: string }>('select run_id from run_tool where run_id = any($1::text[]) limit 1', [ids]);
+    const gone = ids.find((id) => id !== withTools)!;
+    await s.sql('delete from run_tool where run_id = $1', [withTools]);
+    await s.sql('delete from run_object where id = $1', [gone]);
+    await s.sql('insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens) values (gen_random_uuid(), 1, 1, 2)');
+    await workload.verify();
+    const { lostWrites, orphans, ...rest } = log.report;
+    expect(Object.values(lostWrites).reduce((a, b) => a + b, 0)).toBe(2);
+    expect(Object.keys(lostWrites).some((k) => k.endsWith('acknowledged run missing'))).toBe(true);
+    expect(Object.keys(lostWrites).some((k) => k.endsWith('stored run differs from the acknowledged write'))).toBe(true);
+    expect(orphans).toEqual({ 'run_usage rows not referenced by exactly one run': 1 });
+    const { lostWrites: _l, orphans: _o, ...none } = emptyViolations();
+    expect(rest).toEqual(none);
+  });
 });

@@ -1,9 +1,9 @@
 /**
  * A pool of one connection and the caller's own transactions (issue 14: "no operation may hang").
  * Inside `em.transactional` the store must do everything on the caller's connection: a call that
- * asks the pool for a second one waits for the acquire timeout (MikroORM's default is 60 s; here
- * `SECOND_CONNECTION_WAIT_MS`, so a test shows the wait without taking a minute) — every call here
- * must settle well before it. And a call outside while the only connection is taken must fail
+ * asks the pool for a second one waits for the acquire timeout (the store's `acquireTimeoutMs`; here
+ * `SECOND_CONNECTION_WAIT_MS`, so a test shows the wait without taking its default) — every call
+ * here must settle well before it. And a call outside while the only connection is taken must fail
  * typed, as pool exhaustion.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -11,7 +11,7 @@ import { RunObject } from '../../src/entities/run-object.entity';
 import type { RunRepository } from '../../src/repositories/run.repository';
 import { apiRunV2, uid } from '../factories';
 import { WRITE_CASES, type Prepared } from './cases';
-import { describeOutcome, timed, useFaultStore, within, type Outcome } from './support';
+import { describeOutcome, timed, useFaultStore, orHung, type Outcome } from './support';
 
 /** The pool's acquire timeout: a call that waits this long asked for a second connection, ms. */
 const SECOND_CONNECTION_WAIT_MS = 2_000;
@@ -22,13 +22,10 @@ const ACQUIRE_TIMEOUT_MS = 500;
 
 const store = useFaultStore();
 
-/** A fresh ORM on a pool of one, per test. */
+/** The ORM on a pool of one (a test's calls are waited for, bounded, before the next test uses it). */
 let orm: MikroORM;
-beforeEach(async () => {
-  orm = await store().createOrm({ pool: { min: 0, max: 1, acquireTimeoutMillis: SECOND_CONNECTION_WAIT_MS } });
-});
-afterEach(async () => {
-  await orm.close(true);
+beforeAll(async () => {
+  orm = await store().createOrm({ pool: { min: 0, max: 1 } }, { acquireTimeoutMs: SECOND_CONNECTION_WAIT_MS });
 });
 
 /** `work` inside `em.transactional` on the pool of one, bounded (a hung one is waited for, bounded, before the next test). */
@@ -37,7 +34,7 @@ async function inTransaction<T>(work: (repo: RunRepository) => Promise<T>): Prom
     orm.em.fork().transactional((em) => work(em.getRepository(RunObject))),
     SECOND_CONNECTION_WAIT_MS + SLACK_MS,
   );
-  if (outcome.state === 'hung') await within(outcome.settled, SECOND_CONNECTION_WAIT_MS * 2);
+  if (outcome.state === 'hung') await orHung(outcome.settled, SECOND_CONNECTION_WAIT_MS * 2);
   return outcome;
 }
 
@@ -88,13 +85,13 @@ describe('pool max 1 inside caller transactions', () => {
 
 describe('pool exhausted', () => {
   it(`a call that finds the only connection taken fails after the acquire timeout as pool_exhausted, typed and retryable, writing nothing`, async () => {
-    const small = await store().createOrm({ pool: { min: 0, max: 1, acquireTimeoutMillis: ACQUIRE_TIMEOUT_MS } });
+    const small = await store().createOrm({ pool: { min: 0, max: 1 } }, { acquireTimeoutMs: ACQUIRE_TIMEOUT_MS });
     const threadId = uid('thread');
     const outside = await small.em.fork().transactional(async (em) => {
       await em.getRepository(RunObject).create({ thread_id: uid('thread'), assistant_id: uid('asst'), model: 'gpt-4o' });
       return timed(small.em.fork().getRepository(RunObject).create({ thread_id: threadId, assistant_id: uid('asst'), model: 'gpt-4o' }), ACQUIRE_TIMEOUT_MS + SLACK_MS);
     });
-    if (outside.state === 'hung') await within(outside.settled, SECOND_CONNECTION_WAIT_MS);
+    if (outside.state === 'hung') await orHung(outside.settled, SECOND_CONNECTION_WAIT_MS);
     const { code: _code, ...described } = describeOutcome(outside);
     expect(described).toEqual({ state: 'error', class: 'RunStoreUnavailableError', reason: 'pool_exhausted', retryable: true, outcomeUnknown: false });
     expect(outside.ms).toBeGreaterThanOrEqual(ACQUIRE_TIMEOUT_MS * 0.9);

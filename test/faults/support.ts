@@ -5,27 +5,22 @@
  */
 import 'reflect-metadata';
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
-import { Client } from 'pg';
 import { runStoreConfig } from '../../src/config';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { RunStoreError, RunStoreUnavailableError, type UnavailableReason } from '../../src/errors';
 import type { ApiRun } from '../../src/api/types';
 import type { RunRepository } from '../../src/repositories/run.repository';
 import type { RunStoreSettings } from '../../src/settings';
-import { CLUSTER_ADMIN_APP, useCluster, type ClusterHandle } from '../support/pg-cluster';
+import { useCluster, type ClusterHandle } from '../support/pg-cluster';
 
 /** The app's database on the private cluster, and the `application_name` of the app's connections (the ones faults hit). */
 export const APP_DB = 'ars_faults';
 export const APP_NAME = 'ars-faults-app';
 
-/**
- * The store's settings the suite configures: the run TTL and the server-side timeouts of issue 14
- * (`statementTimeoutMs`, `lockTimeoutMs`), which `RunStoreSettings` does not declare yet.
- */
-export type FaultSettings = Partial<RunStoreSettings> & { statementTimeoutMs?: number; lockTimeoutMs?: number };
-
 export interface FaultStore {
   readonly cluster: ClusterHandle;
+  /** The app's database URL (superuser). */
+  readonly url: string;
   /** The app's ORM (pool of `pool.max`, default 10). */
   readonly orm: MikroORM;
   /** The repository on a fresh fork of the app's ORM. */
@@ -33,18 +28,15 @@ export interface FaultStore {
   /** SQL on the app's database through the cluster's admin connection (never a fault's victim). */
   sql<T extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   /** Another ORM of the app on the same database (closed after the file). */
-  createOrm(overrides?: Options, settings?: FaultSettings): Promise<MikroORM>;
+  createOrm(overrides?: Options, settings?: Partial<RunStoreSettings>): Promise<MikroORM>;
 }
 
-function appConfig(url: string, overrides: Options, settings: FaultSettings): Options {
-  return runStoreConfig(
-    { clientUrl: url, pool: { min: 0, max: 10 }, driverOptions: { connection: { application_name: APP_NAME } }, ...overrides },
-    settings as Partial<RunStoreSettings>,
-  );
+function appConfig(url: string, overrides: Options, settings: Partial<RunStoreSettings>): Options {
+  return runStoreConfig({ clientUrl: url, pool: { min: 0, max: 10 }, driverOptions: { connection: { application_name: APP_NAME } }, ...overrides }, settings);
 }
 
 /** A private cluster for the file, the package's migrations applied to `APP_DB`, the app's ORM on it. */
-export function useFaultStore(overrides: Options = {}, settings: FaultSettings = {}): () => FaultStore {
+export function useFaultStore(overrides: Options = {}, settings: Partial<RunStoreSettings> = {}): () => FaultStore {
   const cluster = useCluster({ settings: { max_connections: 60 } });
   const orms: MikroORM[] = [];
   let store: FaultStore | undefined;
@@ -58,7 +50,7 @@ export function useFaultStore(overrides: Options = {}, settings: FaultSettings =
     } finally {
       await migrating.close(true);
     }
-    const createOrm = async (more: Options = {}, moreSettings: FaultSettings = {}) => {
+    const createOrm = async (more: Options = {}, moreSettings: Partial<RunStoreSettings> = {}) => {
       const orm = await MikroORM.init(appConfig(pg.url(APP_DB), { ...overrides, ...more }, { ...settings, ...moreSettings }));
       orms.push(orm);
       return orm;
@@ -66,6 +58,7 @@ export function useFaultStore(overrides: Options = {}, settings: FaultSettings =
     const orm = await createOrm();
     store = {
       cluster: pg,
+      url: pg.url(APP_DB),
       orm,
       runs: (o = orm) => o.em.fork().getRepository(RunObject),
       sql: (text, params) => pg.query(text, params, APP_DB),
@@ -276,7 +269,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export const HUNG = Symbol('hung');
 
 /** `promise`, or `HUNG` when it has not settled after `ms` (it keeps running; the caller decides). */
-export async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof HUNG> {
+export async function orHung<T>(promise: Promise<T>, ms: number): Promise<T | typeof HUNG> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<typeof HUNG>((resolve) => {
     timer = setTimeout(() => resolve(HUNG), ms);
@@ -319,7 +312,7 @@ export async function timed<T>(promise: Promise<T>, boundMs: number): Promise<Ou
     (value) => ({ state: 'ok' as const, value, ms: Date.now() - t0 }),
     (error: unknown) => ({ state: 'error' as const, error, ms: Date.now() - t0 }),
   );
-  const result = await within(settled, boundMs);
+  const result = await orHung(settled, boundMs);
   return result === HUNG ? { state: 'hung', ms: Date.now() - t0, settled } : result;
 }
 
@@ -334,21 +327,6 @@ export function describeOutcome(outcome: Outcome<unknown>): Record<string, unkno
   }
   if (error instanceof RunStoreError) return { state: 'error', class: error.constructor.name };
   return { state: 'error', class: 'not a RunStoreError', signature: signatureOf(error) };
-}
-
-/** A lock held by an admin session's open transaction (never a fault's victim) until `release()`. */
-export async function holdLock(store: FaultStore, sql: string, params: unknown[] = []): Promise<{ release(): Promise<void> }> {
-  const client = new Client({ connectionString: store.cluster.url(APP_DB), application_name: CLUSTER_ADMIN_APP });
-  client.on('error', () => undefined);
-  await client.connect();
-  await client.query('begin');
-  await client.query(sql, params);
-  return {
-    async release() {
-      await client.query('rollback').catch(() => undefined);
-      await client.end().catch(() => undefined);
-    },
-  };
 }
 
 /** The app's sessions waiting for a lock right now (a server-side timeout leaves none behind). */

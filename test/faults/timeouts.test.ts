@@ -8,14 +8,14 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { WRITE_CASES, type Prepared, type WriteCase } from './cases';
+import { holdTransaction } from '../support/lock-wait';
 import {
   describeOutcome,
-  holdLock,
   sessionsWaitingForLocks,
   storedShapes,
   timed,
   useFaultStore,
-  within,
+  orHung,
   type FaultStore,
   type Outcome,
 } from './support';
@@ -47,7 +47,7 @@ async function footprint(s: FaultStore, p: Prepared): Promise<unknown> {
 async function settle(s: FaultStore, outcome: Outcome<unknown>, release: () => Promise<void>): Promise<number> {
   const waiting = await sessionsWaitingForLocks(s);
   await release();
-  if (outcome.state === 'hung') await within(outcome.settled, DRAIN_MS);
+  if (outcome.state === 'hung') await orHung(outcome.settled, DRAIN_MS);
   return waiting;
 }
 
@@ -66,9 +66,10 @@ describe('a row lock held by another session, with lockTimeoutMs set', () => {
       const s = store();
       const p = await c.prepare(s.runs(lockOrm));
       const before = await footprint(s, p);
-      const lock = await holdLock(s, ...lockFor(c, p));
+      const lock = await holdTransaction(s);
+      await lock.query(...lockFor(c, p));
       const outcome = await timed(c.act(s.runs(lockOrm), p), LOCK_TIMEOUT_MS + SLACK_MS);
-      const waiting = await settle(s, outcome, () => lock.release());
+      const waiting = await settle(s, outcome, () => lock.rollback());
 
       expect(describeOutcome(outcome)).toEqual(timedOut('lock_timeout', '55P03'));
       expect(outcome.ms).toBeGreaterThanOrEqual(LOCK_TIMEOUT_MS * 0.9);
@@ -84,9 +85,10 @@ describe('a row lock held by another session, with lockTimeoutMs set', () => {
     const s = store();
     const claim = WRITE_CASES.find((c) => c.kind === 'claimNext')!;
     const p = await claim.prepare(s.runs(lockOrm));
-    const lock = await holdLock(s, 'select 1 from run_object where id = $1 for update', [p.id]);
+    const lock = await holdTransaction(s);
+    await lock.query('select 1 from run_object where id = $1 for update', [p.id]);
     const outcome = await timed(s.runs(lockOrm).claimNext({ assistant_id: p.assistantId }), LOCK_TIMEOUT_MS);
-    await settle(s, outcome, () => lock.release());
+    await settle(s, outcome, () => lock.rollback());
     expect(describeOutcome(outcome)).toEqual({ state: 'ok' });
     expect(outcome.state === 'ok' && outcome.value).toBeNull();
     expect((await s.runs(lockOrm).claimNext({ assistant_id: p.assistantId }))?.id).toBe(p.id);
@@ -105,15 +107,16 @@ describe('a table lock (access exclusive, as a migration takes), with statementT
       usageTotals: () => s.runs(statementOrm).usageTotals(),
     };
     const before = await Promise.all(prepared.map((p) => footprint(s, p)));
-    const lock = await holdLock(s, 'lock table run_object in access exclusive mode');
+    const lock = await holdTransaction(s);
+    await lock.query('lock table run_object in access exclusive mode');
     const calls: [string, Promise<unknown>][] = [
       ...cases.map((c, i) => [c.kind, c.act(s.runs(statementOrm), prepared[i])] as [string, Promise<unknown>]),
       ...Object.entries(reads).map(([name, read]) => [name, read()] as [string, Promise<unknown>]),
     ];
     const outcomes = await Promise.all(calls.map(([, call]) => timed(call, STATEMENT_TIMEOUT_MS + SLACK_MS)));
     const waiting = await sessionsWaitingForLocks(s);
-    await lock.release();
-    await Promise.all(outcomes.map((o) => (o.state === 'hung' ? within(o.settled, DRAIN_MS) : null)));
+    await lock.rollback();
+    await Promise.all(outcomes.map((o) => (o.state === 'hung' ? orHung(o.settled, DRAIN_MS) : null)));
 
     const described = Object.fromEntries(calls.map(([name], i) => [name, describeOutcome(outcomes[i])]));
     expect(described).toEqual(Object.fromEntries(calls.map(([name]) => [name, timedOut('statement_timeout', '57014')])));

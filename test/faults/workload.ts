@@ -10,41 +10,31 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ApiRunInput } from '../../src/api/types';
+import { TRANSITION_NAMES, type TransitionName } from '../../src/lifecycle/transitions';
 import type { UnavailableReason } from '../../src/errors';
 import type { RunObject } from '../../src/entities/run-object.entity';
 import type { RunRepository } from '../../src/repositories/run.repository';
 import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStored, uid } from '../factories';
 import {
-  HUNG,
   checkAvailabilityError,
   mayHaveWritten,
   orphanCounts,
   shapeOfApi,
   sleep,
   storedShapes,
-  within,
+  timed,
   type FaultStore,
+  type Outcome,
   type Shape,
   type ViolationLog,
 } from './support';
 
-/** Every kind of write the store has (the fault suite must hit each). */
-export const WRITE_KINDS = [
-  'create',
-  'importRun',
-  'importRuns',
-  'start',
-  'requireAction',
-  'submitToolOutputs',
-  'complete',
-  'fail',
-  'markIncomplete',
-  'cancel',
-  'confirmCancelled',
-  'claimNext',
-  'expireOverdue',
-  'updateMetadata',
-] as const;
+/** The lifecycle's transitions that are repository methods of their own (`expire` and `claim` are `expireOverdue` and `claimNext`). */
+type TransitionMethod = Exclude<TransitionName, 'expire' | 'claim'>;
+const TRANSITION_METHODS = TRANSITION_NAMES.filter((n): n is TransitionMethod => n !== 'expire' && n !== 'claim');
+
+/** Every kind of write the store has (the fault suite must hit each): a new transition in the table joins the list. */
+export const WRITE_KINDS = ['create', 'importRun', 'importRuns', ...TRANSITION_METHODS, 'claimNext', 'expireOverdue', 'updateMetadata'] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number];
 /** Calls the workload makes: the writes, and the reads by which a worker resolves a failed one. */
 export type CallKind = WriteKind | 'findById' | 'findActiveForThread';
@@ -140,28 +130,21 @@ export class Workload {
 
   // --- one call, bounded ------------------------------------------------------------------------
 
-  private async call<T>(w: number, kind: CallKind, fn: (repo: RunRepository) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  private async call<T>(w: number, kind: CallKind, fn: (repo: RunRepository) => Promise<T>): Promise<Exclude<Outcome<T>, { state: 'hung' }>> {
     this.progress.inFlight[w] = kind;
     this.progress.callSeq[w]++;
     this.o.onCall?.(w, kind);
-    const pending = fn(this.o.store.runs(this.o.ormOf?.(w)));
-    const settled = await within(
-      pending.then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      ),
-      this.o.callBoundMs,
-    );
+    const outcome = await timed(fn(this.o.store.runs(this.o.ormOf?.(w))), this.o.callBoundMs);
     this.progress.inFlight[w] = null;
-    if (settled === HUNG) {
+    if (outcome.state === 'hung') {
       this.o.log.add('hangs', `${kind}: did not settle within ${this.o.callBoundMs} ms`);
       throw new GiveUp();
     }
-    if (!settled.ok) {
+    if (outcome.state === 'error') {
       this.progress.failed[kind]++;
-      checkAvailabilityError(this.o.log, kind, settled.error, this.o.reasons);
+      checkAvailabilityError(this.o.log, kind, outcome.error, this.o.reasons);
     }
-    return settled;
+    return outcome;
   }
 
   private acked(kind: CallKind, w: number): void {
@@ -176,7 +159,7 @@ export class Workload {
   private async storeAnswers(w: number, kind: 'findById' | 'findActiveForThread', read: (repo: RunRepository) => Promise<unknown>, until: number): Promise<void> {
     for (let n = 0; ; n++) {
       const result = await this.call(w, kind, read);
-      if (result.ok) return;
+      if (result.state === 'ok') return;
       if (Date.now() > until) {
         this.o.log.add('hangs', `${kind}: the store did not answer within ${this.o.stepBudgetMs} ms`);
         throw new GiveUp();
@@ -246,7 +229,7 @@ export class Workload {
     let created: { id: string; shape: Shape } | undefined;
     await this.retrying('create', async (until) => {
       const result = await this.call(w, 'create', (repo) => repo.create(input));
-      if (result.ok) {
+      if (result.state === 'ok') {
         this.acked('create', w);
         const shape = shapeOfApi(result.value.toJSON());
         if (!isDeepStrictEqual(shape, expected)) this.o.log.add('lostWrites', 'create: the returned run differs from the input');
@@ -275,7 +258,7 @@ export class Workload {
     await this.retrying(kind, async (until) => {
       const before = run.shape;
       const result = await this.call(w, kind, fn);
-      if (result.ok) {
+      if (result.state === 'ok') {
         this.acked(kind, w);
         const value = result.value;
         if (value === null) this.o.log.add('lostWrites', `${kind}: returned nothing for a run it should have taken`);
@@ -310,7 +293,7 @@ export class Workload {
     let written = expected;
     await this.retrying('importRun', async (until) => {
       const result = await this.call(w, 'importRun', (repo) => repo.importRun(input));
-      if (result.ok) {
+      if (result.state === 'ok') {
         this.acked('importRun', w);
         if (!isDeepStrictEqual(shapeOfApi(result.value.toJSON()), expected)) this.o.log.add('lostWrites', 'importRun: the returned run differs from the input');
         return true;
@@ -340,7 +323,7 @@ export class Workload {
     const expected = new Map(batch.map((r) => [r.id, shapeOfApi(asStored(r))]));
     await this.retrying('importRuns', async (until) => {
       const result = await this.call(w, 'importRuns', (repo) => repo.importRuns(batch));
-      if (result.ok) {
+      if (result.state === 'ok') {
         this.acked('importRuns', w);
         for (const line of result.value) if (line !== null) this.o.log.add('lostWrites', `importRuns: a good line reported as ${line.constructor.name}`);
         return true;
@@ -368,7 +351,7 @@ export class Workload {
     await this.retrying('expireOverdue', async (until) => {
       const startSeq = ++this.seq;
       const result = await this.call(w, 'expireOverdue', (repo) => repo.expireOverdue());
-      if (result.ok) {
+      if (result.state === 'ok') {
         this.acked('expireOverdue', w);
         this.ackedExpireStarts.push(startSeq);
         return true;
@@ -450,6 +433,11 @@ export class Workload {
   }
 
   // --- the end ----------------------------------------------------------------------------------
+
+  /** Every run the workers wrote (and `verify` checks). */
+  get runIds(): string[] {
+    return [...this.finals.keys()];
+  }
 
   /** Every run the workers wrote, checked against what they were told; then the whole database for orphans. */
   async verify(): Promise<{ runs: number }> {
