@@ -4,7 +4,7 @@
  * the package's own, short: never the driver's, which knex prefixes with the whole statement and
  * its values.
  */
-import { RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError, type UnavailableReason } from '../errors';
+import { InvalidRunTransitionError, RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError, type UnavailableReason } from '../errors';
 import { THREAD_ACTIVE_RUN_INDEX } from '../entities/schema-names';
 
 /** The PostgreSQL error fields we read (present on pg errors and on MikroORM's wrappers of them). */
@@ -21,6 +21,8 @@ export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_CHECK_VIOLATION = '23514';
 export const PG_NOT_NULL_VIOLATION = '23502';
 export const PG_FOREIGN_KEY_VIOLATION = '23503';
+/** Raised by the migrations' `run_object_check_status` trigger for a status change the lifecycle does not list. */
+export const PG_ILLEGAL_STATUS_CHANGE = 'RS001';
 
 export function pgErrorOf(error: unknown): PgErrorLike | null {
   if (typeof error !== 'object' || error === null) return null;
@@ -111,6 +113,11 @@ export function translateDbError(error: unknown, context: FailureContext = { wri
   if (code !== null) {
     if (code === PG_UNIQUE_VIOLATION && pg!.constraint === THREAD_ACTIVE_RUN_INDEX) {
       return new ThreadHasActiveRunError(context.threadId ?? '(unknown)', null);
+    }
+    if (code === PG_ILLEGAL_STATUS_CHANGE) {
+      // detail: "<from> <to> <run id>" (the migrations' run_object_check_status trigger)
+      const [from = '?', to = '?', ...id] = (pg!.detail ?? '').split(' ');
+      return new InvalidRunTransitionError(id.join(' ') || '(unknown)', from, `move to '${to}'`);
     }
     if (code.startsWith('22') || code.startsWith('23')) {
       const field = pg!.column ?? pg!.constraint ?? pg!.table ?? '(input)';
