@@ -45,6 +45,10 @@ async function imported(repo: RunRepository, input: ApiRunInput): Promise<Prepar
   return { id: input.id, threadId: input.thread_id, assistantId: input.assistant_id };
 }
 
+/** The stored run `p` replaced by a failed one (what importRun and importRuns write over it). */
+const replacement = (p: Prepared) =>
+  apiRunV1({ id: p.id, thread_id: p.threadId, assistant_id: p.assistantId, status: 'failed', failed_at: 1_699_063_300, completed_at: null, last_error: { code: 'server_error', message: 'x' } });
+
 const start = (repo: RunRepository, id: string) => repo.start(id);
 const requireAction = (repo: RunRepository, id: string) => repo.requireAction(id, TOOL_CALLS);
 const overdue = () => {
@@ -64,7 +68,7 @@ export const WRITE_CASES: WriteCase[] = [
     kind: 'importRun',
     waitsOn: 'row',
     prepare: (repo) => imported(repo, apiRunV1({ id: uid('run') })),
-    act: (repo, p) => repo.importRun(apiRunV1({ id: p.id, thread_id: p.threadId, assistant_id: p.assistantId, status: 'failed', failed_at: 1_699_063_300, completed_at: null, last_error: { code: 'server_error', message: 'x' } })),
+    act: (repo, p) => repo.importRun(replacement(p)),
     after: 'failed',
   },
   {
@@ -72,7 +76,7 @@ export const WRITE_CASES: WriteCase[] = [
     waitsOn: 'row',
     prepare: (repo) => imported(repo, apiRunV1({ id: uid('run') })),
     act: async (repo, p) => {
-      const results = await repo.importRuns([apiRunV1({ id: p.id, thread_id: p.threadId, assistant_id: p.assistantId, status: 'failed', failed_at: 1_699_063_300, completed_at: null, last_error: { code: 'server_error', message: 'x' } }), apiRunV1({ id: uid('run') })]);
+      const results = await repo.importRuns([replacement(p), apiRunV1({ id: uid('run') })]);
       if (results.some((r) => r !== null)) throw new WrongResult(`importRuns refused a good line: ${results.find((r) => r !== null)?.constructor.name}`);
       return results;
     },

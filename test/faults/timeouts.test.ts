@@ -23,7 +23,7 @@ import {
 const LOCK_TIMEOUT_MS = 300;
 const STATEMENT_TIMEOUT_MS = 300;
 /** A timed-out call must have failed by its timeout plus this, ms. */
-const SLACK_MS = 700;
+const SLACK_MS = 1_500;
 /** A call still pending after the lock is released must end by then (it is waited for, not abandoned), ms. */
 const DRAIN_MS = 10_000;
 

@@ -107,7 +107,8 @@ export class Workload {
   private readonly ackedExpireStarts: number[] = [];
 
   constructor(private readonly o: WorkloadOptions) {
-    this.progress = { acked: zeros(), failed: zeros(), ackedByWorker: new Array<number>(o.workers).fill(0), scripts: 0, gaveUp: 0, inFlight: new Array<CallKind | null>(o.workers).fill(null), callSeq: new Array<number>(o.workers).fill(0) };
+    const perWorker = <T>(value: T): T[] => new Array<T>(o.workers).fill(value);
+    this.progress = { acked: zeros(), failed: zeros(), ackedByWorker: perWorker(0), scripts: 0, gaveUp: 0, inFlight: perWorker<CallKind | null>(null), callSeq: perWorker(0) };
   }
 
   /** Runs the workers until `stop()` or the deadline; resolves when all have returned. */
@@ -134,7 +135,8 @@ export class Workload {
     this.progress.inFlight[w] = kind;
     this.progress.callSeq[w]++;
     this.o.onCall?.(w, kind);
-    const outcome = await timed(fn(this.o.store.runs(this.o.ormOf?.(w))), this.o.callBoundMs);
+    const repo = this.o.store.runs(this.o.ormOf?.(w));
+    const outcome = await timed(Promise.resolve().then(() => fn(repo)), this.o.callBoundMs);
     this.progress.inFlight[w] = null;
     if (outcome.state === 'hung') {
       this.o.log.add('hangs', `${kind}: did not settle within ${this.o.callBoundMs} ms`);
