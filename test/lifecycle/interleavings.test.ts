@@ -53,6 +53,26 @@ describe('claimNext and a queued run another transaction holds (for update skip 
   });
 });
 
+describe('purgeRuns and an old run another transaction holds (for update skip locked)', () => {
+  it('deletes the free old runs at once and leaves the held one, which the next purge takes', async () => {
+    const old = 1_600_000_000; // long before every other run of this file
+    const finished = { created_at: old, started_at: old + 1, completed_at: old + 2, expires_at: null };
+    const held = await storedRun('completed', finished);
+    const free = await storedRun('completed', finished);
+    const before = new Date((old + 10) * 1000);
+    const holder = await holdTransaction(db);
+    try {
+      await holder.query(lockRow, [held.id]);
+      expect(await withoutWaiting(db, holder.pid, db.runs().purgeRuns({ before }))).toBe(1);
+    } finally {
+      await holder.rollback();
+    }
+    expect(statusById(await statusesOf(db, [held.id, free.id]))).toEqual({ [held.id]: 'completed' });
+    expect(await db.runs().purgeRuns({ before })).toBe(1);
+    expect(await statusesOf(db, [held.id])).toEqual([]);
+  });
+});
+
 describe('a transition waiting behind requireAction', () => {
   it('submitToolOutputs answering the calls requireAction is committing moves the run to queued (the statement is run again)', async () => {
     const run = await storedRun('in_progress');
