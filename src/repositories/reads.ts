@@ -10,7 +10,8 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ACTIVE_STATUSES, RUN_STATUSES, type ApiRunList, type RunCountFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
-import { aggregateFilter, checkId, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
+import { checkId, excerpt, listQueryError } from '../api/arguments';
+import { aggregateFilter, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
 import { RunObject, RUN_POPULATE } from '../entities/run-object.entity';
 import { InvalidListQueryError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
@@ -21,23 +22,23 @@ import { hydrateRuns } from './unit-of-work';
 
 /** The run, fully loaded and fresh from the database (one statement), or `null`. */
 export async function findById(em: EntityManager, id: string): Promise<RunObject | null> {
-  const rows = await query(em, selectRunStatement(id));
+  const rows = await query(em, selectRunStatement(checkId(id, 'id')));
   return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
 }
 
 /** The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or `null`. */
 export async function findActiveForThread(em: EntityManager, threadId: string): Promise<RunObject | null> {
-  return em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true });
+  return em.findOne(RunObject, { threadId: checkId(threadId, 'thread_id'), status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true });
 }
 
 /** A page of the thread's runs, in the API's list shape. */
 export async function listByThread(em: EntityManager, threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-  return page(em, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id') }, null, query));
+  return page(em, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id', listQueryError) }, null, query));
 }
 
 /** A page of the assistant's runs, in the API's list shape. */
 export async function listByAssistant(em: EntityManager, assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-  return page(em, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id') }, null, query));
+  return page(em, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id', listQueryError) }, null, query));
 }
 
 /** A page of the runs in `status` (one or several), in the API's list shape. */
@@ -69,7 +70,7 @@ async function page(em: EntityManager, spec: ListSpec): Promise<ApiRunList<RunOb
 }
 
 function unknownCursor(parameter: 'after' | 'before', id: string): InvalidListQueryError {
-  return new InvalidListQueryError(parameter, `no run '${id}' in this list`);
+  return new InvalidListQueryError(parameter, `no run ${excerpt(id)} in this list`);
 }
 
 /**
