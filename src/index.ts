@@ -13,5 +13,7 @@ export {
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,
+  RunStoreUnavailableError,
+  type UnavailableReason,
   type ValidationIssue,
 } from './errors';

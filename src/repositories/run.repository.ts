@@ -10,7 +10,8 @@
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
  */
-import { EntityRepository } from '@mikro-orm/postgresql';
+import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
+import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
   ApiLastError,
@@ -31,6 +32,7 @@ import type {
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import { RunNotFoundError, type RunStoreError } from '../errors';
+import { translateDbError } from './db-errors';
 import * as reads from './reads';
 import * as transitions from './transitions';
 import * as writes from './writes';
@@ -45,15 +47,26 @@ export class RunRepository extends EntityRepository<RunObject> {
   // --- creating and storing -----------------------------------------------------------------
 
   /**
-   * A new `queued` run on `input.thread_id`, expiring after the configured TTL
+   * A new `queued` run on `input.thread_id`, stored at once, expiring after the configured TTL
    * (`runStoreConfig(…, { runTtlSeconds })`, default 600 s); `ThreadHasActiveRunError` while the
-   * thread has an active run.
-   * (It replaces `EntityRepository#create`, which only builds an entity: the public contract names
-   * this method `create`. Use `em.create(RunObject, …)` for the ORM's builder.)
+   * thread has an active run. The same as `create(input)`, under a name no ORM method has.
    */
-  // @ts-expect-error -- deliberately not the base class's synchronous builder signature
-  async create(input: CreateRunInput): Promise<RunObject> {
+  createRun(input: CreateRunInput): Promise<RunObject> {
     return writes.create(this.em, input);
+  }
+
+  /**
+   * Both `create`s: with the API's input (`thread_id`, `assistant_id`, `model`, …) it is the store's
+   * `createRun` (stored at once, a promise of the run); with entity data (`threadId`, …, or with
+   * options) it is MikroORM's synchronous builder, unchanged, so the repository stays substitutable
+   * for `EntityRepository<RunObject>`.
+   */
+  override create<Convert extends boolean = false>(data: RequiredEntityData<RunObject, never, Convert>, options?: CreateOptions<Convert>): RunObject;
+  override create<Convert extends boolean = false>(data: EntityData<RunObject, Convert>, options: CreateOptions<Convert> & { partial: true }): RunObject;
+  override create(input: CreateRunInput): Promise<RunObject>;
+  override create(data: unknown, options?: unknown): RunObject | Promise<RunObject> {
+    if (options !== undefined || isEntityData(data)) return super.create(data as RequiredEntityData<RunObject>, options as CreateOptions<false>);
+    return this.createRun(data as CreateRunInput);
   }
 
   /**
@@ -158,6 +171,23 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
   }
 
+  // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------
+
+  /** MikroORM's `nativeUpdate`; a status change the lifecycle does not list is an `InvalidRunTransitionError` (the database refuses it). */
+  override async nativeUpdate(...args: Parameters<EntityRepository<RunObject>['nativeUpdate']>): Promise<number> {
+    return ormWrite(this.em, () => super.nativeUpdate(...args));
+  }
+
+  /** MikroORM's `upsert`, with the same guard as `nativeUpdate`. */
+  override async upsert(...args: Parameters<EntityRepository<RunObject>['upsert']>): Promise<RunObject> {
+    return ormWrite(this.em, () => super.upsert(...args));
+  }
+
+  /** MikroORM's `upsertMany`, with the same guard as `nativeUpdate`. */
+  override async upsertMany(...args: Parameters<EntityRepository<RunObject>['upsertMany']>): Promise<RunObject[]> {
+    return ormWrite(this.em, () => super.upsertMany(...args));
+  }
+
   // --- lists and aggregates -------------------------------------------------------------------
 
   /** A page of the thread's runs, in the API's list shape. */
@@ -183,5 +213,20 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
     return reads.usageTotals(this.em, filter);
+  }
+}
+
+/** Entity data for MikroORM's builder (camelCase keys of `RunObject`), rather than the API's input (snake_case). */
+function isEntityData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  return 'threadId' in data || 'assistantId' in data || 'createdAt' in data;
+}
+
+/** An ORM write of the base class, its failures translated like the store's own. */
+async function ormWrite<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw translateDbError(error, { write: true, inCallerTransaction: em.getTransactionContext() !== undefined });
   }
 }

@@ -27,7 +27,7 @@ import { expireStatement } from '../sql/expire';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
-import { query, type Row } from './executor';
+import { write, type Row } from './executor';
 import { findById } from './reads';
 import { hydrateRuns } from './unit-of-work';
 
@@ -57,7 +57,7 @@ const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
   checkId(id, 'id');
-  const [row] = await query(em, transitionStatement(name, id, rows));
+  const [row] = await write(em, transitionStatement(name, id, rows));
   if (!row) throw new RunNotFoundError(id);
   if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
   // cancel on a cancelling run: nothing written, the run is returned as it is
@@ -121,7 +121,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
   // A run that entered requires_action after this statement's snapshot was taken shows no pending
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
   for (let attempt = 0; ; attempt++) {
-    const [row] = await query(em, transitionStatement('submitToolOutputs', id, {}, given));
+    const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
     if (!row) throw new RunNotFoundError(id);
     if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
     if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
@@ -186,7 +186,7 @@ export async function confirmCancelled(em: EntityManager, id: string): Promise<R
  */
 export async function expireOverdue(em: EntityManager, now?: Date): Promise<number> {
   const at = now === undefined ? undefined : checkDate(now, 'now');
-  const [row] = await query(em, expireStatement(at));
+  const [row] = await write(em, expireStatement(at));
   return Number(row?.expired ?? 0);
 }
 
@@ -208,7 +208,7 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
     assistantId: o.assistant_id === undefined ? undefined : checkId(o.assistant_id, 'options.assistant_id'),
     model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
   };
-  const [row] = await query(em, claimStatement(filters));
+  const [row] = await write(em, claimStatement(filters));
   return row ? hydrated(em, row) : null;
 }
 
@@ -216,7 +216,7 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
   checkId(id, 'id');
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
-  const [row] = await query(em, metadataStatement(id, m));
+  const [row] = await write(em, metadataStatement(id, m));
   if (!row) throw new RunNotFoundError(id);
   return hydrated(em, row);
 }

@@ -210,6 +210,12 @@ function specs(s: Seeded): Spec[] {
       ),
     },
     {
+      method: 'createRun',
+      weight: 3,
+      error: RunValidationError,
+      cases: createRunInput.chain((input) => at([input], 0, mutatePayload(input, { rootRequired: ['thread_id', 'assistant_id', 'model'], badFields: CREATE_BAD_FIELD_VALUES }))),
+    },
+    {
       method: 'importRun',
       weight: 14,
       error: RunValidationError,
@@ -353,12 +359,12 @@ describe('every public method refuses invalid arguments with a typed error, befo
   const plan = () => {
     const list = specs(seeded);
     const weights = list.reduce((sum, spec) => sum + spec.weight, 0);
-    return list.map((spec) => ({ ...spec, numRuns: Math.max(1, Math.round((TOTAL * spec.weight) / weights)) }));
+    return list.map((spec) => ({ ...spec, numRuns: Math.max(1, Math.ceil((TOTAL * spec.weight) / weights)) }));
   };
 
   // The specs need the seeded ids, so each method's property is built inside its test.
   const METHODS = [
-    'create', 'importRun', 'importRuns', 'findById', 'getById', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
+    'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
     'submitToolOutputs', 'complete', 'fail', 'markIncomplete', 'expireOverdue', 'claimNext', 'updateMetadata', 'listByThread', 'listByAssistant',
     'listByStatus', 'countByStatus', 'usageTotals',
   ] as const;
