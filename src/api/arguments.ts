@@ -164,9 +164,12 @@ function pathOf(frame: Frame): (string | number)[] {
  * overflow the stack): a value JSON has no form for (`undefined` in an array, a bigint, a symbol, a
  * function, an object that is not plain — a Date, a Map, a class instance), nesting deeper than
  * `JSON_MAX_DEPTH`, a cycle, more than `JSON_MAX_VALUES` values. With `storable`, also strings and
- * keys PostgreSQL cannot store and numbers that are not finite. At most `limit` issues.
+ * keys PostgreSQL cannot store and numbers that are not finite. At most `limit` issues; none for
+ * `undefined` itself.
  */
 export function jsonIssues(value: unknown, options: { storable?: boolean; limit?: number } = {}): JsonIssue[] {
+  // an absent argument is the schema's to judge ("is required", or fine when optional)
+  if (value === undefined) return [];
   const limit = options.limit ?? 20;
   const issues: JsonIssue[] = [];
   const open = new Set<object>();

@@ -197,6 +197,20 @@ function specs(s: Seeded): Spec[] {
     at([o], 0, mutateOptions(o, ['assistant_id', 'model'], { assistant_id: notIdValue(s.queued.assistant, false), model: notIdValue(s.queued.model, false) })),
   );
 
+  /** fail and markIncomplete: (id, the detail they require, usage), each argument mutated in turn. */
+  const withDetail = (method: 'fail' | 'markIncomplete', key: string, detail: fc.Arbitrary<unknown>): Spec => ({
+    method,
+    weight: 5,
+    error: RunValidationError,
+    cases: fc.tuple(detail, usage).chain(([d, u]) =>
+      fc.oneof(
+        idAt([s.inProgress, d, u], 0, 'id'),
+        { arbitrary: at([s.inProgress, d, u], 1, fc.oneof(mutatePayload(d, { rootKey: key }), asMutations(fc.constantFrom(undefined, null), 'absent')), key), weight: 2 },
+        at([s.inProgress, d, u], 2, mutatePayload(u, { rootKey: 'usage' }), 'usage'),
+      ),
+    ),
+  });
+
   const forgedBatch = { prepared: true, results: [null], valid: [], ids: [], statement: { sql: 'delete from run_object', params: [] } };
 
   return [
@@ -265,30 +279,8 @@ function specs(s: Seeded): Spec[] {
       error: RunValidationError,
       cases: usage.chain((u) => fc.oneof(idAt([s.inProgress, u], 0, 'id'), { arbitrary: at([s.inProgress, u], 1, mutatePayload(u, { rootKey: 'usage' }), 'usage'), weight: 2 })),
     },
-    {
-      method: 'fail',
-      weight: 5,
-      error: RunValidationError,
-      cases: fc.tuple(lastError, usage).chain(([e, u]) =>
-        fc.oneof(
-          idAt([s.inProgress, e, u], 0, 'id'),
-          { arbitrary: at([s.inProgress, e, u], 1, fc.oneof(mutatePayload(e, { rootKey: 'last_error' }), asMutations(fc.constantFrom(undefined, null), 'absent')), 'last_error'), weight: 2 },
-          at([s.inProgress, e, u], 2, mutatePayload(u, { rootKey: 'usage' }), 'usage'),
-        ),
-      ),
-    },
-    {
-      method: 'markIncomplete',
-      weight: 5,
-      error: RunValidationError,
-      cases: fc.tuple(details, usage).chain(([d, u]) =>
-        fc.oneof(
-          idAt([s.inProgress, d, u], 0, 'id'),
-          { arbitrary: at([s.inProgress, d, u], 1, fc.oneof(mutatePayload(d, { rootKey: 'incomplete_details' }), asMutations(fc.constantFrom(undefined, null), 'absent')), 'incomplete_details'), weight: 2 },
-          at([s.inProgress, d, u], 2, mutatePayload(u, { rootKey: 'usage' }), 'usage'),
-        ),
-      ),
-    },
+    withDetail('fail', 'last_error', lastError),
+    withDetail('markIncomplete', 'incomplete_details', details),
     { method: 'expireOverdue', weight: 3, error: RunValidationError, cases: at([new Date()], 0, asMutations(badDates, 'not a valid Date'), 'now') },
     { method: 'claimNext', weight: 5, error: RunValidationError, cases: claimCases },
     {
