@@ -18,6 +18,10 @@ begin
   if new.status = old.status then
     return new;
   end if;
+  -- a value that is no status at all is the CHECK constraint's to refuse (after this trigger)
+  if new.status not in ('queued', 'in_progress', 'requires_action', 'cancelling', 'cancelled', 'failed', 'completed', 'incomplete', 'expired') then
+    return new;
+  end if;
   if current_setting('assistants_run_store.replacing', true) = statement_timestamp()::text then
     return new;
   end if;

@@ -5,7 +5,7 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
- *   reads.ts        findById, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
@@ -33,6 +33,7 @@ import type {
 import type { RunObject } from '../entities/run-object.entity';
 import { RunNotFoundError, type RunStoreError } from '../errors';
 import { translateDbError } from './db-errors';
+import type { ReadFrom } from './executor';
 import * as reads from './reads';
 import * as transitions from './transitions';
 import * as writes from './writes';
@@ -44,6 +45,19 @@ import type { PreparedRunImport } from './writes';
  * (their `toJSON()` is the API object) and fail only with the package's error classes.
  */
 export class RunRepository extends EntityRepository<RunObject> {
+  /** Where this repository's showing reads go (`withPrimaryReads()` makes one that reads from the primary). */
+  private readFrom: ReadFrom = 'replica';
+
+  /**
+   * This repository with every read on the primary: for a caller that must see its own writes
+   * (read-your-writes) when the ORM has read replicas. Without replicas it changes nothing.
+   */
+  withPrimaryReads(): RunRepository {
+    const primary = new RunRepository(this.em, this.entityName);
+    primary.readFrom = 'primary';
+    return primary;
+  }
+
   // --- creating and storing -----------------------------------------------------------------
 
   /**
@@ -99,7 +113,7 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The run, fully loaded and fresh from the database, or `null`. */
   findById(id: string): Promise<RunObject | null> {
-    return reads.findById(this.em, id);
+    return reads.findById(this.em, id, this.readFrom);
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
@@ -107,6 +121,14 @@ export class RunRepository extends EntityRepository<RunObject> {
     const run = await this.findById(id);
     if (!run) throw new RunNotFoundError(id);
     return run;
+  }
+
+  /**
+   * The run, fully loaded, if it is on `threadId`; else `RunNotFoundError`, as for a missing run (what
+   * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
+   */
+  getForThread(threadId: string, runId: string): Promise<RunObject> {
+    return reads.getForThread(this.em, threadId, runId, this.readFrom);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
@@ -192,27 +214,27 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** A page of the thread's runs, in the API's list shape. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByThread(this.em, threadId, query);
+    return reads.listByThread(this.em, threadId, query, this.readFrom);
   }
 
   /** A page of the assistant's runs, in the API's list shape. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByAssistant(this.em, assistantId, query);
+    return reads.listByAssistant(this.em, assistantId, query, this.readFrom);
   }
 
   /** A page of the runs in a status (or several), in the API's list shape. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByStatus(this.em, status, query);
+    return reads.listByStatus(this.em, status, query, this.readFrom);
   }
 
   /** The number of runs in each of the nine statuses (zeros included). */
   countByStatus(filter?: RunCountFilter): Promise<RunStatusCounts> {
-    return reads.countByStatus(this.em, filter);
+    return reads.countByStatus(this.em, filter, this.readFrom);
   }
 
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
-    return reads.usageTotals(this.em, filter);
+    return reads.usageTotals(this.em, filter, this.readFrom);
   }
 }
 

@@ -247,6 +247,12 @@ function specs(s: Seeded): Spec[] {
     },
     runIdAt('findById', s.queued.id),
     runIdAt('getById', s.queued.id),
+    {
+      method: 'getForThread',
+      weight: 3,
+      error: RunValidationError,
+      cases: fc.oneof(idAt([s.queued.thread, s.queued.id], 0, 'thread_id'), idAt([s.queued.thread, s.queued.id], 1, 'id')),
+    },
     { method: 'findActiveForThread', weight: 3, error: RunValidationError, cases: idAt([s.queued.thread], 0, 'thread_id') },
     runIdAt('start', s.queued.id),
     runIdAt('cancel', s.queued.id),
@@ -356,7 +362,7 @@ describe('every public method refuses invalid arguments with a typed error, befo
 
   // The specs need the seeded ids, so each method's property is built inside its test.
   const METHODS = [
-    'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
+    'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'getForThread', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
     'submitToolOutputs', 'complete', 'fail', 'markIncomplete', 'expireOverdue', 'claimNext', 'updateMetadata', 'listByThread', 'listByAssistant',
     'listByStatus', 'countByStatus', 'usageTotals',
   ] as const;
