@@ -3,6 +3,7 @@ import { ReflectMetadataProvider } from '@mikro-orm/core';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import * as entities from './entities';
+import { mapJsonText } from './entities/json-text.type';
 import { DEFAULT_RUN_STORE_SETTINGS, RUN_STORE_SETTINGS_KEY, type RunStoreSettings } from './settings';
 
 /** Every entity of the package, for a service that registers them in its own MikroORM config. */
@@ -19,16 +20,17 @@ export const RUN_STORE_MIGRATIONS_TABLE = 'run_store_migrations';
 
 /**
  * A complete MikroORM config for PostgreSQL with this package's entities, metadata provider and
- * migrations. `overrides` win over the defaults (`migrations` is merged key by key); pass
+ * migrations. `overrides` win over the defaults (`migrations` and `discovery` are merged key by key); pass
  * `clientUrl` (no default database is set). `settings` are the package's own (the run TTL).
  */
 export function runStoreConfig(overrides: Options = {}, settings: Partial<RunStoreSettings> = {}): Options {
-  const { migrations, ...rest } = overrides;
+  const { migrations, discovery, ...rest } = overrides;
   return defineConfig({
     entities: runStoreEntities,
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
-    discovery: { warnWhenNoEntities: false },
+    // `json` columns are told apart from `jsonb` ones in schema diffs (see JsonTextType).
+    discovery: { warnWhenNoEntities: false, ...discovery, getMappedType: mapJsonText(discovery?.getMappedType) },
     migrations: {
       path: runStoreMigrationsPath,
       pathTs: runStoreMigrationsPath,
