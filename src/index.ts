@@ -13,5 +13,9 @@ export {
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,
+  RunStoreUnavailableError,
+  type UnavailableReason,
   type ValidationIssue,
 } from './errors';
+export { toHttpError, RETRY_AFTER_SECONDS, type ApiError, type HttpErrorResponse } from './http/errors';
+export { parseRunListQuery, LIST_QUERY_PARAMETERS, type QueryParameters } from './http/list-query';

@@ -26,7 +26,7 @@ import { expireStatement } from '../sql/expire';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
-import { query, type Row } from './executor';
+import { write, type Row } from './executor';
 import { findById } from './reads';
 import { hydrateRuns } from './unit-of-work';
 
@@ -55,7 +55,7 @@ const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
  * the statement locked it. Nothing is written in either case.
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
-  const [row] = await query(em, transitionStatement(name, id, rows));
+  const [row] = await write(em, transitionStatement(name, id, rows));
   if (!row) throw new RunNotFoundError(id);
   if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
   // cancel on a cancelling run: nothing written, the run is returned as it is
@@ -117,7 +117,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
   // A run that entered requires_action after this statement's snapshot was taken shows no pending
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
   for (let attempt = 0; ; attempt++) {
-    const [row] = await query(em, transitionStatement('submitToolOutputs', id, {}, given));
+    const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
     if (!row) throw new RunNotFoundError(id);
     if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
     if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
@@ -184,7 +184,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
   if (now !== undefined && !(now instanceof Date && Number.isFinite(now.getTime()))) {
     throw RunValidationError.of('now', 'must be a valid Date');
   }
-  const [row] = await query(em, expireStatement(now));
+  const [row] = await write(em, expireStatement(now));
   return Number(row?.expired ?? 0);
 }
 
@@ -198,14 +198,14 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
  * (An explicit `start(id)` judges the status only, as the transition table says.)
  */
 export async function claimNext(em: EntityManager, options: ClaimOptions = {}): Promise<RunObject | null> {
-  const [row] = await query(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
+  const [row] = await write(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
   return row ? hydrated(em, row) : null;
 }
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
-  const [row] = await query(em, metadataStatement(id, m));
+  const [row] = await write(em, metadataStatement(id, m));
   if (!row) throw new RunNotFoundError(id);
   return hydrated(em, row);
 }

@@ -10,7 +10,7 @@ import { runStoreConfig } from '../../src/config';
 import { createDatabase, dropDatabase, uniqueDatabaseName, withDatabase } from '../../src/dev/databases';
 import { RUN_POPULATE, RunObject } from '../../src/entities/run-object.entity';
 import { RunTool } from '../../src/entities/collections.entity';
-import { query } from '../../src/repositories/executor';
+import { write } from '../../src/repositories/executor';
 import { appendApiRunRows, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
 import { apiRunV2, createInput, toolCall, uid, unsortedParts } from '../factories';
 import { useTestDatabase } from '../support/test-database';
@@ -116,7 +116,7 @@ describe('every write keeps the key order', () => {
     });
     const rows = emptyRows();
     appendApiRunRows(rows, run as ApiRunInput);
-    await query(db.em(), insertRowsStatement(rows));
+    await write(db.em(), insertRowsStatement(rows));
     expect(await storedText(run.id)).toEqual(textOfParts(run));
     expect(text(await db.runs().getById(run.id))).toBe(JSON.stringify(run));
   });
@@ -209,7 +209,7 @@ describe('every move returns the run with its key order', () => {
 });
 
 describe('the migration to json columns', () => {
-  const JSON_MIGRATION = 'Migration20261201090357';
+  const JSON_MIGRATION = 'Migration20261201094735';
   const adminUrl = process.env.ARS_TEST_ADMIN_URL!;
   const name = uniqueDatabaseName('ars_json_migration');
   let orm: MikroORM;

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { listSpec, aggregateFilter } from '../../src/api/list-query';
 import type { ApiRunInput } from '../../src/api/types';
 import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggregates';
+import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-run';
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
 import { appendApiRunRows, deleteRunsStatement, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
@@ -80,6 +81,8 @@ const CASES: Record<string, () => Statement> = {
   'usage-totals': () => usageTotalsStatement(aggregateFilter({ assistant_id: 'asst_1' })),
   'insert-graph-every-part': insertOfEveryPart,
   'delete-runs': () => deleteRunsStatement(['run_1', 'run_2']),
+  'active-run-id': () => activeRunIdStatement('thread_1'),
+  'active-run': () => activeRunStatement('thread_1'),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */
