@@ -5,6 +5,7 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
+ *   retention.ts    purgeRuns (sql/purge.ts)
  *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
@@ -35,6 +36,8 @@ import { RunNotFoundError, type RunStoreError } from '../errors';
 import { translateDbError } from './db-errors';
 import type { ReadFrom } from './executor';
 import * as reads from './reads';
+import * as retention from './retention';
+import type { PurgeOptions } from './retention';
 import * as transitions from './transitions';
 import * as writes from './writes';
 import type { PreparedRunImport } from './writes';
@@ -191,6 +194,18 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Replaces `metadata` (any status). */
   updateMetadata(id: string, metadata: Metadata | null): Promise<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
+  }
+
+  // --- retention ---------------------------------------------------------------------------------
+
+  /**
+   * Deletes terminal runs created before a cutoff (`olderThanSeconds` ago on the database's clock,
+   * or `before`), optionally only some statuses, with all their parts, in batches of `batchSize`
+   * (default 1,000) that lock only rows nobody else holds; returns how many it deleted (with
+   * `dryRun`: how many it would). Safe from several processes at once. Active runs are never purged.
+   */
+  purgeRuns(options: PurgeOptions): Promise<number> {
+    return retention.purgeRuns(this.em, options);
   }
 
   // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------
