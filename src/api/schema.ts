@@ -318,5 +318,8 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, roo
   if (shape.length > 0) throw new RunValidationError(shape.map((issue) => ({ field: formatPath(issue.path, root), reason: issue.message })));
   const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) throw new RunValidationError(toIssues(result.error.issues, root));
-  return result.data;
+  // The input itself, not zod's copy: the schemas have no transforms or defaults (so the two are the
+  // same values), and zod's strict objects come out in the schema's key order — a function given as
+  // `{ description, name, parameters }` must be stored, and come back, in the caller's order.
+  return input as z.output<S>;
 }

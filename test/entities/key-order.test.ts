@@ -260,3 +260,33 @@ describe('the migration to json columns', () => {
     expect(await columnTypes()).toEqual(jsonColumns('json'));
   });
 });
+
+describe('the fixed-shape objects around the schemas keep the order given too', () => {
+  /** The parts with every small object's keys in an order that is not the schema's (the official docs' order). */
+  const officialOrder = (): Pick<ApiRun, 'tools' | 'metadata' | 'response_format'> => ({
+    tools: [
+      { type: 'function', function: { description: 'Weather at a place', name: 'get_weather', strict: true, parameters: { type: 'object', properties: {} } } },
+      { file_search: { ranking_options: { score_threshold: 0.25, ranker: 'auto' }, max_num_results: 7 }, type: 'file_search' },
+    ],
+    metadata: {},
+    response_format: { json_schema: { strict: true, schema: { type: 'object' }, description: 'the reply', name: 'answer' }, type: 'json_schema' },
+  });
+  const expectedText = (parts: ReturnType<typeof officialOrder>) =>
+    // the tool's and the format's own `type` key are rebuilt from columns (the schema's order); what is stored whole keeps the caller's
+    JSON.stringify({
+      tools: [{ type: 'function', function: parts.tools[0].type === 'function' ? parts.tools[0].function : null }, { type: 'file_search', file_search: (parts.tools[1] as { file_search: unknown }).file_search }],
+      response_format: { type: 'json_schema', json_schema: (parts.response_format as { json_schema: unknown }).json_schema },
+    });
+  const textOf = (api: ApiRun) => JSON.stringify({ tools: api.tools, response_format: api.response_format });
+
+  it('through importRun, importRuns and create', async () => {
+    const parts = officialOrder();
+    const imported = await db.runs().importRun(orderedRun(parts));
+    expect(textOf(toApiRun(await db.runs().getById(imported.id)))).toBe(expectedText(parts));
+    const batch = orderedRun(parts);
+    expect(await db.runs().importRuns([batch])).toEqual([null]);
+    expect(textOf(toApiRun(await db.runs().getById(batch.id)))).toBe(expectedText(parts));
+    const created = await db.runs().create(createInput({ tools: parts.tools, response_format: parts.response_format }));
+    expect(textOf(toApiRun(await db.runs().getById(created.id)))).toBe(expectedText(parts));
+  });
+});
