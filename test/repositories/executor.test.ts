@@ -9,8 +9,7 @@
  *   could only fail, and hide the first failure) and nothing is retryable.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { RunObject } from '../../src';
-import { RunStoreUnavailableError } from '../../src/errors';
+import { RunObject, RunStoreUnavailableError } from '../../src';
 import { holdTransaction, untilBlocked, within } from '../support/lock-wait';
 import { useTestDatabase } from '../support/test-database';
 import { seedRuns, statusesOf } from '../lifecycle/seed';
