@@ -234,7 +234,8 @@ function main(): void {
       process.stdout.write(`mutants: copy in ${dir}; baseline: ${baselineTests.length} test file(s) on the unmutated copy…\n`);
       const baseline = runTests(dir, baselineTests, 'baseline');
       if (baseline.verdict !== 'survived') {
-        fail(`the unmutated copy does not pass its tests (${baseline.verdict}: ${baseline.note || `${baseline.failed} failing`}); see the log kept in ${dir}`);
+        const why = baseline.verdict === 'killed' ? `${baseline.failed} failing, first: ${baseline.note}` : baseline.note;
+        fail(`the unmutated copy does not pass its tests (${why}); see the log kept in ${dir}`);
       }
       process.stdout.write(`mutants: baseline passes (${baseline.total} tests, ${seconds(baseline.ms)})\n`);
     }

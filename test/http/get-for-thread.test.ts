@@ -2,7 +2,7 @@
  * `getForThread`: a run looked up under its thread, as `/threads/{thread_id}/runs/{run_id}` needs.
  * A run of another thread is not found, exactly as a missing one. Real PostgreSQL.
  */
-import { RunNotFoundError, toApiRun } from '../../src';
+import { RunNotFoundError, RunValidationError, toApiRun } from '../../src';
 import { createInput, uid } from '../factories';
 import { rejectionOf } from '../support/rejection';
 import { useTestDatabase } from '../support/test-database';
@@ -29,11 +29,11 @@ describe('getForThread', () => {
     expect(missing.message).toBe("No run found with id 'run_does_not_exist'.");
   });
 
-  it('a thread with no runs, and a thread id that differs only in case, find nothing', async () => {
+  it('a thread with no runs, and a thread id that differs only in case, find nothing; an empty thread id is refused', async () => {
     const run = await db.runs().create(createInput({ thread_id: uid('thread') }));
     await refusal(db.runs().getForThread(uid('thread'), run.id));
     await refusal(db.runs().getForThread(run.threadId.toUpperCase(), run.id));
-    await refusal(db.runs().getForThread('', run.id));
+    expect(await rejectionOf(db.runs().getForThread('', run.id), RunValidationError)).toMatchObject({ field: 'thread_id' });
   });
 
   it('follows the run through its moves (reads fresh, not from the identity map)', async () => {
