@@ -10,6 +10,7 @@ export {
   RunStoreError,
   RunNotFoundError,
   InvalidRunTransitionError,
+  LeaseLostError,
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,

@@ -270,6 +270,24 @@ export const createRunSchema = z.strictObject({
 export const toolCallsSchema = z.array(toolCallSchema).min(1);
 export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: text, output: text }));
 
+// --- workers: claims, leases, fencing tokens -------------------------------------------------
+
+export const LEASE_SECONDS_MAX = 86_400;
+export const WORKER_NAME_MAX = 200;
+const workerName = text.refine((s) => s.length >= 1 && s.length <= WORKER_NAME_MAX, `must be 1 to ${WORKER_NAME_MAX} characters`);
+const leaseSeconds = z.number().finite().positive().max(LEASE_SECONDS_MAX);
+const attempt = z.number().int().min(1).max(INT4_MAX);
+
+export const claimOptionsSchema = z
+  .strictObject({ assistant_id: text.optional(), model: text.optional(), worker: workerName.optional(), leaseSeconds: leaseSeconds.optional() })
+  .superRefine((o, ctx) => {
+    if ((o.worker === undefined) !== (o.leaseSeconds === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [o.worker === undefined ? 'worker' : 'leaseSeconds'], message: 'is required with ' + (o.worker === undefined ? 'leaseSeconds' : 'worker') });
+    }
+  });
+export const leaseTokenSchema = z.strictObject({ worker: workerName, attempt });
+export const heartbeatSchema = z.strictObject({ worker: workerName, attempt, leaseSeconds });
+
 // ---------------------------------------------------------------------------------------------
 // Turning zod's issues into the package's ValidationIssue list.
 
