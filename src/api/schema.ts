@@ -286,6 +286,11 @@ export const claimOptionsSchema = z
     }
   });
 export const leaseTokenSchema = z.strictObject({ worker: workerName, attempt });
+export const RECOVER_BATCH_MAX = 10_000;
+export const recoverOptionsSchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(INT4_MAX),
+  batchSize: z.number().int().min(1).max(RECOVER_BATCH_MAX).optional(),
+});
 export const heartbeatSchema = z.strictObject({ worker: workerName, attempt, leaseSeconds });
 
 // ---------------------------------------------------------------------------------------------

@@ -236,6 +236,19 @@ export interface HeartbeatOptions extends LeaseToken {
   leaseSeconds: number;
 }
 
+/** `recoverLapsed`: after how many claims a lapsed run fails instead of going back to the queue; runs per statement (default 500). */
+export interface RecoverOptions {
+  maxAttempts: number;
+  batchSize?: number;
+}
+
+/** What `recoverLapsed` did: runs back in the queue, failed at the attempt limit, cancelled (their worker gone). */
+export interface RecoveredCounts {
+  requeued: number;
+  failed: number;
+  cancelled: number;
+}
+
 /** What `heartbeat` returns: the lease's new expiry and the run's status (`cancelling`: a cancel was requested). */
 export interface Lease {
   leaseExpiresAt: Date;

@@ -25,6 +25,8 @@ import type {
   Lease,
   LeaseToken,
   Metadata,
+  RecoveredCounts,
+  RecoverOptions,
   RunCountFilter,
   RunListQuery,
   RunStatus,
@@ -201,6 +203,14 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Extends the lease for its current holder only (else `LeaseLostError`); returns the new expiry and the run's status. */
   heartbeat(id: string, options: HeartbeatOptions): Promise<Lease> {
     return transitions.heartbeat(this.em, id, options);
+  }
+
+  /**
+   * Runs whose worker's lease lapsed: `in_progress` → `queued` (or → `failed` after `maxAttempts`
+   * claims), `cancelling` → `cancelled`. Batched, one statement per batch, safe from several processes.
+   */
+  recoverLapsed(options: RecoverOptions): Promise<RecoveredCounts> {
+    return transitions.recoverLapsed(this.em, options);
   }
 
   /** Replaces `metadata` (any status). */

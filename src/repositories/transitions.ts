@@ -14,6 +14,7 @@ import {
   incompleteDetailsSchema,
   lastErrorSchema,
   leaseTokenSchema,
+  recoverOptionsSchema,
   metadataSchema,
   parseOrThrow,
   toolCallsSchema,
@@ -30,6 +31,8 @@ import {
   type Lease,
   type LeaseToken,
   type Metadata,
+  type RecoveredCounts,
+  type RecoverOptions,
   type RunStatus,
   type ToolOutput,
 } from '../api/types';
@@ -39,6 +42,7 @@ import type { TransitionName } from '../lifecycle/transitions';
 import { claimStatement } from '../sql/claim';
 import { expireStatement } from '../sql/expire';
 import { heartbeatStatement } from '../sql/lease';
+import { recoverStatement } from '../sql/recover';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
@@ -250,6 +254,29 @@ export async function heartbeat(em: EntityManager, id: string, options: Heartbea
   if (row.leaseExpiresAt === null) throw new LeaseLostError(id, o.worker, o.attempt);
   const expiry = row.leaseExpiresAt;
   return { leaseExpiresAt: expiry instanceof Date ? expiry : em.getPlatform().parseDate(expiry as string), status: row.fromStatus as RunStatus };
+}
+
+/**
+ * Takes back the runs whose worker's lease lapsed (database clock): an `in_progress` run goes back
+ * to `queued` (its next claim is the next attempt), or to `failed` with `last_error` `server_error`
+ * ("The run's worker stopped responding after N attempts.") once it was claimed `maxAttempts`
+ * times; a `cancelling` run is finished as `cancelled`. Runs claimed without a lease are never
+ * touched. One statement per batch of `batchSize` runs (default 500), repeated until a batch comes
+ * back short; each statement commits on its own. Safe from several processes at once (rows are
+ * taken with `skip locked`): each lapsed run is moved, and counted, by exactly one caller.
+ */
+export async function recoverLapsed(em: EntityManager, options: RecoverOptions): Promise<RecoveredCounts> {
+  const o = parseOrThrow(recoverOptionsSchema, options, 'options');
+  const batchSize = o.batchSize ?? 500;
+  const total: RecoveredCounts = { requeued: 0, failed: 0, cancelled: 0 };
+  for (;;) {
+    const [row] = await write(em, recoverStatement(o.maxAttempts, batchSize));
+    const batch = { requeued: Number(row.requeued), failed: Number(row.failed), cancelled: Number(row.cancelled) };
+    total.requeued += batch.requeued;
+    total.failed += batch.failed;
+    total.cancelled += batch.cancelled;
+    if (batch.requeued + batch.failed + batch.cancelled < batchSize) return total;
+  }
 }
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */

@@ -17,6 +17,7 @@ import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-r
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
 import { heartbeatStatement } from '../../src/sql/lease';
+import { recoverStatement } from '../../src/sql/recover';
 import { appendApiRunRows, deleteRunsStatement, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
@@ -67,6 +68,7 @@ const CASES: Record<string, () => Statement> = {
   'claim-filtered': () => claimStatement({ assistantId: 'asst_1', model: 'gpt-4o' }),
   'claim-lease': () => claimStatement({ assistantId: 'asst_1' }, { worker: 'w1', leaseSeconds: 30 }),
   'transition-complete-lease': () => transitionStatement('complete', 'run_1', { usage }, undefined, { worker: 'w1', attempt: 2 }),
+  'recover': () => recoverStatement(3, 500),
   'heartbeat': () => heartbeatStatement('run_1', { worker: 'w1', attempt: 2, leaseSeconds: 30 }),
   'expire': () => expireStatement(),
   'expire-at': () => expireStatement(new Date('2026-01-01T00:00:00.000Z')),
