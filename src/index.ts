@@ -2,6 +2,7 @@ import 'reflect-metadata';
 
 export * from './entities';
 export { RunRepository } from './repositories/run.repository';
+export type { PurgeOptions } from './repositories/retention';
 export { runStoreConfig, runStoreEntities, runStoreMigrationsPath } from './config';
 export type { RunStoreSettings } from './settings';
 export { toApiRun } from './api/mapping';

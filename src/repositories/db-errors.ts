@@ -50,7 +50,7 @@ export interface FailureContext {
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ESHUTDOWN']);
 /** node-postgres and knex say these in words, with no code. */
-const LOST_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed|not queryable|Connection ended|socket hang up/i;
+const LOST_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed|not queryable|Connection ended|socket hang up|Transaction query already complete/i;
 const POOL_MESSAGES = /Timeout acquiring a connection|pool is probably full/i;
 const NO_POOL_MESSAGES = /Unable to acquire a connection|pool is destroyed|aborted/i;
 
@@ -139,8 +139,9 @@ export function translateDbError(error: unknown, context: FailureContext = { wri
   const nodeCode = nodeCodeOf(error);
   if (nodeCode !== null && CONNECT_CODES.has(nodeCode)) return unavailable('connect_failed', true, false, nodeCode, error);
   if (nodeCode !== null && SOCKET_CODES.has(nodeCode)) return unavailable('connection_lost', transient, lostOutcome, nodeCode, error);
-  const message = error instanceof Error ? error.message : '';
-  const name = error instanceof Error ? error.name : '';
+  // Read as properties, not through `instanceof Error`: a socket's error may come from another realm.
+  const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : '';
+  const name = typeof (error as { name?: unknown })?.name === 'string' ? (error as { name: string }).name : '';
   if (name === 'KnexTimeoutError' || POOL_MESSAGES.test(message)) return unavailable('pool_exhausted', true, false, null, error);
   if (LOST_MESSAGES.test(message)) return unavailable('connection_lost', transient, lostOutcome, null, error);
   if (NO_POOL_MESSAGES.test(message)) return unavailable('connect_failed', false, false, null, error);

@@ -5,6 +5,7 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
+ *   retention.ts    purgeRuns (sql/purge.ts)
  *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
@@ -40,6 +41,8 @@ import { RunNotFoundError, type RunStoreError } from '../errors';
 import { translateDbError } from './db-errors';
 import type { ReadFrom } from './executor';
 import * as reads from './reads';
+import * as retention from './retention';
+import type { PurgeOptions } from './retention';
 import * as transitions from './transitions';
 import * as writes from './writes';
 import type { PreparedRunImport } from './writes';
@@ -196,7 +199,7 @@ export class RunRepository extends EntityRepository<RunObject> {
    * With `{ worker, leaseSeconds }` the run is leased to the worker (`run.leaseOwner`,
    * `run.leaseExpiresAt`, `run.attempt`: the token its worker transitions and heartbeats carry).
    */
-  claimNext(options?: ClaimOptions): Promise<RunObject | null> {
+  claimNext(options?: ClaimOptions | null): Promise<RunObject | null> {
     return transitions.claimNext(this.em, options);
   }
 
@@ -216,6 +219,18 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Replaces `metadata` (any status). */
   updateMetadata(id: string, metadata: Metadata | null): Promise<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
+  }
+
+  // --- retention ---------------------------------------------------------------------------------
+
+  /**
+   * Deletes terminal runs created before a cutoff (`olderThanSeconds` ago on the database's clock,
+   * or `before`), optionally only some statuses, with all their parts, in batches of `batchSize`
+   * (default 1,000) that lock only rows nobody else holds; returns how many it deleted (with
+   * `dryRun`: how many it would). Safe from several processes at once. Active runs are never purged.
+   */
+  purgeRuns(options: PurgeOptions): Promise<number> {
+    return retention.purgeRuns(this.em, options);
   }
 
   // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------

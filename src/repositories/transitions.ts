@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
-  claimOptionsSchema,
+  claimLeaseSchema,
   heartbeatSchema,
   incompleteDetailsSchema,
   lastErrorSchema,
@@ -21,6 +21,7 @@ import {
   toolOutputsSchema,
   usageSchema,
 } from '../api/schema';
+import { checkDate, checkId, checkOptions, excerpt } from '../api/arguments';
 import {
   type ApiIncompleteDetails,
   type ApiLastError,
@@ -81,6 +82,7 @@ function leaseOf(lease: LeaseToken | undefined): LeaseToken | undefined {
  * Nothing is written in any of these cases.
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}, lease?: LeaseToken): Promise<RunObject> {
+  checkId(id, 'id');
   const [row] = await write(em, transitionStatement(name, id, rows, undefined, lease));
   if (!row) throw new RunNotFoundError(id);
   if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
@@ -103,7 +105,7 @@ function duplicateIssues(ids: string[], field: (i: number) => string, what: stri
   ids.forEach((id, i) => {
     const seen = first.get(id);
     if (seen === undefined) first.set(id, i);
-    else issues.push({ field: field(i), reason: `duplicates ${what} '${id}' (already at index ${seen})` });
+    else issues.push({ field: field(i), reason: `duplicates ${what} ${excerpt(id)} (already at index ${seen})` });
   });
   return issues;
 }
@@ -118,6 +120,7 @@ export async function start(em: EntityManager, id: string): Promise<RunObject> {
  * least one, distinct ids; else `RunValidationError` on `tool_calls`).
  */
 export async function requireAction(em: EntityManager, id: string, toolCalls: ApiToolCall[], lease?: LeaseToken): Promise<RunObject> {
+  checkId(id, 'id');
   const token = leaseOf(lease);
   const calls = parseOrThrow(toolCallsSchema, toolCalls, 'tool_calls');
   const duplicates = duplicateIssues(calls.map((c) => c.id), (i) => `tool_calls[${i}].id`, 'tool call id');
@@ -138,6 +141,7 @@ export async function requireAction(em: EntityManager, id: string, toolCalls: Ap
  * cannot slip between the check and the move.
  */
 export async function submitToolOutputs(em: EntityManager, id: string, toolOutputs: ToolOutput[]): Promise<RunObject> {
+  checkId(id, 'id');
   const outputs = parseOrThrow(toolOutputsSchema, toolOutputs, 'tool_outputs');
   const given = outputs.map((o) => o.tool_call_id);
   const duplicates = duplicateIssues(given, (i) => `tool_outputs[${i}].tool_call_id`, 'tool call id');
@@ -158,7 +162,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
 function mismatchIssues(given: string[], pending: string[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   given.forEach((callId, i) => {
-    if (!pending.includes(callId)) issues.push({ field: `tool_outputs[${i}].tool_call_id`, reason: `'${callId}' is not a pending tool call of this run` });
+    if (!pending.includes(callId)) issues.push({ field: `tool_outputs[${i}].tool_call_id`, reason: `${excerpt(callId)} is not a pending tool call of this run` });
   });
   const missing = pending.filter((callId) => !given.includes(callId));
   if (missing.length > 0) {
@@ -212,12 +216,12 @@ export async function confirmCancelled(em: EntityManager, id: string, lease?: Le
  * counted, by exactly one of them, so their counts add up to the number of overdue runs.
  */
 export async function expireOverdue(em: EntityManager, now?: Date): Promise<number> {
-  if (now !== undefined && !(now instanceof Date && Number.isFinite(now.getTime()))) {
-    throw RunValidationError.of('now', 'must be a valid Date');
-  }
-  const [row] = await write(em, expireStatement(now));
+  const at = now === undefined ? undefined : checkDate(now, 'now');
+  const [row] = await write(em, expireStatement(at));
   return Number(row?.expired ?? 0);
 }
+
+const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds'];
 
 /**
  * Atomically takes the oldest `queued` run (by `created_at`, then `id`) that no other caller holds
@@ -232,10 +236,15 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
  * the run is leased to the worker until `leaseSeconds` from now on the database clock
  * (`run.leaseOwner`, `run.leaseExpiresAt`, `run.attempt`); without them no lease is recorded.
  */
-export async function claimNext(em: EntityManager, options: ClaimOptions = {}): Promise<RunObject | null> {
-  const o = parseOrThrow(claimOptionsSchema, options, 'options');
-  const lease = o.worker !== undefined && o.leaseSeconds !== undefined ? { worker: o.worker, leaseSeconds: o.leaseSeconds } : undefined;
-  const [row] = await write(em, claimStatement({ assistantId: o.assistant_id, model: o.model }, lease));
+export async function claimNext(em: EntityManager, options?: ClaimOptions | null): Promise<RunObject | null> {
+  // No options (`undefined` or `null`): any run. A given option must be an id: `null` there is refused, not "any".
+  const o = checkOptions(options, 'options', CLAIM_OPTIONS);
+  const filters = {
+    assistantId: o.assistant_id === undefined ? undefined : checkId(o.assistant_id, 'options.assistant_id'),
+    model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
+  };
+  const lease = o.worker === undefined && o.leaseSeconds === undefined ? undefined : parseOrThrow(claimLeaseSchema, { worker: o.worker, leaseSeconds: o.leaseSeconds }, 'options');
+  const [row] = await write(em, claimStatement(filters, lease));
   return row ? hydrated(em, row) : null;
 }
 
@@ -248,6 +257,7 @@ export async function claimNext(em: EntityManager, options: ClaimOptions = {}): 
  * when there is no such run; nothing is changed then.
  */
 export async function heartbeat(em: EntityManager, id: string, options: HeartbeatOptions): Promise<Lease> {
+  checkId(id, 'id');
   const o = parseOrThrow(heartbeatSchema, options, 'options');
   const [row] = await write(em, heartbeatStatement(id, o));
   if (!row) throw new RunNotFoundError(id);
@@ -281,6 +291,7 @@ export async function recoverLapsed(em: EntityManager, options: RecoverOptions):
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
+  checkId(id, 'id');
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
   const [row] = await write(em, metadataStatement(id, m));
   if (!row) throw new RunNotFoundError(id);

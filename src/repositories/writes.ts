@@ -41,8 +41,11 @@ export interface PreparedRunImport {
   readonly statement: Statement | null;
 }
 
+/** The batches `prepareRunImport` made: only those are taken as prepared (a look-alike object could carry any SQL). */
+const PREPARED = new WeakSet<object>();
+
 function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is PreparedRunImport {
-  return (batch as PreparedRunImport).prepared === true;
+  return PREPARED.has(batch as object);
 }
 
 /**
@@ -52,6 +55,7 @@ function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is
  * time and garbage of a bulk import.
  */
 export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunImport {
+  if (!Array.isArray(apiRuns)) throw RunValidationError.of('runs', 'must be an array of run objects, or a batch from prepareRunImport');
   const results: (RunStoreError | null)[] = new Array<RunStoreError | null>(apiRuns.length).fill(null);
   const valid: { index: number; run: ApiRunInput }[] = [];
   const rows = emptyRows();
@@ -69,7 +73,10 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
     appendApiRunRows(rows, run);
     ids.add(run.id);
   }
-  return { prepared: true, results, valid, ids: [...ids], statement: valid.length === 0 ? null : insertRowsStatement(rows) };
+  const statement = valid.length === 0 ? null : Object.freeze(insertRowsStatement(rows));
+  const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement });
+  PREPARED.add(prepared);
+  return prepared;
 }
 
 /**

@@ -21,6 +21,7 @@ import { recoverStatement } from '../../src/sql/recover';
 import { appendApiRunRows, deleteRunsStatement, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
+import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../../src/sql/purge';
 import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
 import { transitionStatement } from '../../src/sql/transition';
@@ -89,6 +90,9 @@ const CASES: Record<string, () => Statement> = {
   'delete-runs': () => deleteRunsStatement(['run_1', 'run_2']),
   'active-run-id': () => activeRunIdStatement('thread_1'),
   'active-run': () => activeRunStatement('thread_1'),
+  'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
+  'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
+  'purge-cutoff': () => cutoffStatement(86_400),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */
