@@ -11,7 +11,8 @@
  * The copy holds the files `git ls-files` names (tracked, and untracked ones not ignored, as they
  * are on disk) in a temporary folder, with `node_modules` linked to this one's; it is removed at
  * the end. Before any mutant, the selected mutants' test files must pass on the unmutated copy (so
- * that a kill means the mutation was caught). A mutant is killed when at least one of its tests
+ * that a kill means the mutation was caught); a mutant's `testNamePattern` keeps only the tests of
+ * its files whose names match. A mutant is killed when at least one of its tests
  * fails; a test file that cannot run at all (it does not compile, the global setup fails) is an
  * error, not a kill. A mutant whose `find` text does not occur exactly once in its file is stale:
  * nothing runs and the harness fails. A mutant marked `equivalent` (with the reason no test can
@@ -41,6 +42,8 @@ interface Mutant {
   find: string;
   replace: string;
   tests: string[];
+  /** Only the tests of those files whose full name matches (jest's `--testNamePattern`), to skip slow ones that do not judge it. */
+  testNamePattern?: string;
   /**
    * Why no test can tell this mutant from the code (it behaves the same in every run): such a
    * mutant is not run, only checked for staleness and listed with its reason.
@@ -104,6 +107,7 @@ function loadMutants(): Mutant[] {
     if (typeof entry.replace !== 'string') fail(`${where}: 'replace' must be a string`);
     if (entry.replace === entry.find) fail(`${where}: 'replace' equals 'find'`);
     if (entry.equivalent !== undefined && !isString(entry.equivalent)) fail(`${where}: 'equivalent' must say why`);
+    if (entry.testNamePattern !== undefined && !isString(entry.testNamePattern)) fail(`${where}: 'testNamePattern' must be a non-empty string`);
     if (!Array.isArray(entry.tests) || entry.tests.length === 0 || !entry.tests.every(isString)) fail(`${where}: 'tests' must list test files`);
     const mutant = entry as unknown as Mutant;
     if (seen.has(mutant.id)) fail(`${where}: duplicate id`);
@@ -166,12 +170,12 @@ interface JestReport {
 }
 
 /** Runs jest on `tests` in `dir`; the verdict as if a mutant were applied. */
-function runTests(dir: string, tests: string[], label: string): Outcome {
+function runTests(dir: string, tests: string[], label: string, testNamePattern?: string): Outcome {
   const started = Date.now();
   const reportFile = path.join(dir, `.mutants-${label}.json`);
   rmSync(reportFile, { force: true });
   const jest = path.join(dir, 'node_modules', '.bin', 'jest');
-  const result = spawnSync(jest, ['--config', JEST_CONFIG, '--runInBand', '--ci', '--silent', '--json', `--outputFile=${reportFile}`, ...tests], {
+  const result = spawnSync(jest, ['--config', JEST_CONFIG, '--runInBand', '--ci', '--silent', '--json', `--outputFile=${reportFile}`, ...(testNamePattern ? ['--testNamePattern', testNamePattern] : []), ...tests], {
     cwd: dir,
     env: { ...process.env, DATABASE_URL: process.env.DATABASE_URL || DEFAULT_DATABASE_URL },
     encoding: 'utf8',
@@ -189,6 +193,8 @@ function runTests(dir: string, tests: string[], label: string): Outcome {
     return { verdict: 'error', failed: report.numFailedTests, total: report.numTotalTests, note: `${path.relative(dir, broken[0].name)} did not run: ${firstLine(broken[0].message)}`, ms };
   }
   const failing = report.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status === 'failed').map((a) => a.fullName));
+  const ran = report.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status === 'passed' || a.status === 'failed'));
+  if (ran.length === 0) return { verdict: 'error', failed: 0, total: report.numTotalTests, note: 'no test ran (a testNamePattern that matches nothing?)', ms };
   if (failing.length === 0 && result.status !== 0) return { verdict: 'error', failed: 0, total: report.numTotalTests, note: `jest exited ${result.status} with no failing test`, ms };
   const killers = report.testResults.filter((file) => file.assertionResults.some((a) => a.status === 'failed')).map((file) => path.relative(dir, file.name));
   return { verdict: failing.length > 0 ? 'killed' : 'survived', failed: failing.length, total: report.numTotalTests, killers, note: failing[0] ?? '', ms };
@@ -211,7 +217,7 @@ const clip = (text: string, max = 90) => (text.length > max ? `${text.slice(0, m
 function main(): void {
   const { only, tests } = parseArgs(process.argv.slice(2));
   for (const test of tests) checkTestFile('--tests', test);
-  const all = loadMutants().map((m) => (tests.length > 0 ? { ...m, tests } : m));
+  const all = loadMutants().map((m) => (tests.length > 0 ? { ...m, tests, testNamePattern: undefined } : m));
   const unknown = only.filter((id) => !all.some((m) => m.id === id));
   if (unknown.length > 0) fail(`no mutant ${unknown.join(', ')} in ${path.relative(ROOT, LIST)}`);
   const mutants = only.length > 0 ? all.filter((m) => only.includes(m.id)) : all;
@@ -248,7 +254,7 @@ function main(): void {
       writeFileSync(target, original.replace(m.find, () => m.replace));
       let outcome: Outcome;
       try {
-        outcome = runTests(dir, m.tests, m.id);
+        outcome = runTests(dir, m.tests, m.id, m.testNamePattern);
       } finally {
         writeFileSync(target, original);
       }

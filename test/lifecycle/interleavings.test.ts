@@ -73,6 +73,27 @@ describe('purgeRuns and an old run another transaction holds (for update skip lo
   });
 });
 
+describe('recoverLapsed and a lapsed run another transaction holds (for update skip locked)', () => {
+  it('recovers the free lapsed runs at once and leaves the held one (its holder may be heartbeating), which the next recovery takes', async () => {
+    const assistantId = uid('asst');
+    const runs = [await storedRun('queued', { assistant_id: assistantId }), await storedRun('queued', { assistant_id: assistantId })];
+    for (const _ of runs) expect(await db.runs().claimNext({ assistant_id: assistantId, worker: 'w1', leaseSeconds: 3600 })).toMatchObject({ attempt: 1 });
+    const ids = runs.map((r) => r.id);
+    await db.sql(`update run_object set lease_expires_at = clock_timestamp() - interval '1 second' where id = any($1)`, [ids]);
+    const [held, free] = ids;
+    const holder = await holdTransaction(db);
+    try {
+      await holder.query(lockRow, [held]);
+      expect(await withoutWaiting(db, holder.pid, db.runs().recoverLapsed({ maxAttempts: 3 }))).toEqual({ requeued: 1, failed: 0, cancelled: 0 });
+    } finally {
+      await holder.rollback();
+    }
+    expect(statusById(await statusesOf(db, ids))).toEqual({ [held]: 'in_progress', [free]: 'queued' });
+    expect(await db.runs().recoverLapsed({ maxAttempts: 3 })).toEqual({ requeued: 1, failed: 0, cancelled: 0 });
+    expect(statusById(await statusesOf(db, ids))).toEqual({ [held]: 'queued', [free]: 'queued' });
+  });
+});
+
 describe('a transition waiting behind requireAction', () => {
   it('submitToolOutputs answering the calls requireAction is committing moves the run to queued (the statement is run again)', async () => {
     const run = await storedRun('in_progress');
