@@ -2,7 +2,7 @@
  * Validation of list queries and aggregate filters: what the caller passed, checked and
  * normalised into a `ListSpec` (a list's members plus the page wanted). Pure; no I/O.
  */
-import { RUN_STATUSES, type RunCountFilter, type RunListQuery, type RunStatus } from './types';
+import { RUN_STATUSES, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus } from './types';
 import { InvalidListQueryError } from '../errors';
 
 export const DEFAULT_LIST_LIMIT = 20;
@@ -108,12 +108,27 @@ function optionalUnixSeconds(value: unknown, parameter: string): number | null {
   return value;
 }
 
-export function aggregateFilter(filter: RunCountFilter | undefined): AggregateFilter {
-  const f = plainObject(filter, 'filter', new Set(['thread_id', 'assistant_id', 'created_after', 'created_before']));
+const AGGREGATE_FILTER_KEYS = ['thread_id', 'assistant_id', 'created_after', 'created_before'];
+
+function checkedAggregateFilter(f: Record<string, unknown>): AggregateFilter {
   return {
     threadId: optionalId(f.thread_id, 'thread_id'),
     assistantId: optionalId(f.assistant_id, 'assistant_id'),
     createdAfter: optionalUnixSeconds(f.created_after, 'created_after'),
     createdBefore: optionalUnixSeconds(f.created_before, 'created_before'),
   };
+}
+
+export function aggregateFilter(filter: RunCountFilter | undefined): AggregateFilter {
+  return checkedAggregateFilter(plainObject(filter, 'filter', new Set(AGGREGATE_FILTER_KEYS)));
+}
+
+/** The checked filter of an export: the aggregate filter, and the statuses (`null`: every status). */
+export interface ExportFilter extends AggregateFilter {
+  statuses: RunStatus[] | null;
+}
+
+export function exportFilter(filter: RunExportFilter | undefined): ExportFilter {
+  const f = plainObject(filter, 'filter', new Set([...AGGREGATE_FILTER_KEYS, 'status']));
+  return { ...checkedAggregateFilter(f), statuses: isAbsent(f.status) ? null : checkStatuses(f.status) };
 }

@@ -1,7 +1,12 @@
 /**
- * The reads, as `RunRepository` exposes them (each method there is a one-line call into this
- * module, handing it the repository's entity manager): a run, a thread's active run, the lists
- * and the aggregates.
+ * The reads, as `RunRepository` exposes them (each method there, and of its `api` view, is a
+ * one-line call into this module, handing it the repository's entity manager): a run, a thread's
+ * active run, the lists, an export and the aggregates.
+ *
+ * Every read of runs gives them in one of two forms (`ReadForm`): `MANAGED`, entity graphs in the
+ * caller's unit of work (`RunObject`), or `API`, the API objects themselves, built by PostgreSQL
+ * (`ApiRun`, sql/api-run.ts). Both forms run the same statement but for its select list, so they
+ * share everything else: validation, errors, and one implementation of paging.
  *
  * A page is ONE statement, whatever its size: the page's ids come from a keyset subquery inside
  * it, and each run's parts come with it as JSON (sql/run-graph.ts). An empty page after a
@@ -9,65 +14,77 @@
  * the list.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ACTIVE_STATUSES, RUN_STATUSES, type ApiRunList, type RunCountFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
-import { aggregateFilter, checkId, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
-import { RunObject, RUN_POPULATE } from '../entities/run-object.entity';
+import { RUN_STATUSES, type ApiRun, type ApiRunList, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
+import { aggregateFilter, checkId, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
+import type { RunObject } from '../entities/run-object.entity';
 import { InvalidListQueryError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
-import { cursorCheckStatement, fetchesBackwards, pageStatement } from '../sql/page';
-import { selectRunStatement } from '../sql/run-graph';
-import { query } from './executor';
+import { cursorCheckStatement, exportPageStatement, fetchesBackwards, pageStatement, type ExportCursor } from '../sql/page';
+import { activeRunStatement, selectRunStatement, type RunForm } from '../sql/run-graph';
+import { query, type Row } from './executor';
 import { hydrateRuns } from './unit-of-work';
 
-/** The run, fully loaded and fresh from the database (one statement), or `null`. */
-export async function findById(em: EntityManager, id: string): Promise<RunObject | null> {
-  const rows = await query(em, selectRunStatement(id));
-  return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
+/** A form runs are read in: the statements' select list (`RunForm`) and how its rows become results. */
+export interface ReadForm<T extends { id: string }> {
+  readonly columns: RunForm;
+  results(em: EntityManager, rows: Row[]): T[];
 }
 
-/** The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or `null`. */
-export async function findActiveForThread(em: EntityManager, threadId: string): Promise<RunObject | null> {
-  return em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true });
+/** Managed, fully loaded `RunObject`s in the caller's unit of work. */
+export const MANAGED: ReadForm<RunObject> = { columns: 'graph', results: hydrateRuns };
+
+/** The API objects as PostgreSQL built them: plain JSON, no entities, nothing in the unit of work. */
+export const API: ReadForm<ApiRun> = { columns: 'api', results: (_em, rows) => rows.map((row) => row.run as ApiRun) };
+
+/** The run, fresh from the database (one statement), or `null`. */
+export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T | null> {
+  const rows = await query(em, selectRunStatement(id, form.columns));
+  return rows.length === 0 ? null : form.results(em, rows)[0];
+}
+
+/** The thread's active run (queued, in_progress, requires_action or cancelling), or `null` (one statement). */
+export async function findActiveForThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string): Promise<T | null> {
+  const rows = await query(em, activeRunStatement(threadId, form.columns));
+  return rows.length === 0 ? null : form.results(em, rows)[0];
 }
 
 /** A page of the thread's runs, in the API's list shape. */
-export async function listByThread(em: EntityManager, threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-  return page(em, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id') }, null, query));
+export async function listByThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string, query?: RunListQuery): Promise<ApiRunList<T>> {
+  return page(em, form, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id') }, null, query));
 }
 
 /** A page of the assistant's runs, in the API's list shape. */
-export async function listByAssistant(em: EntityManager, assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-  return page(em, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id') }, null, query));
+export async function listByAssistant<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, assistantId: string, query?: RunListQuery): Promise<ApiRunList<T>> {
+  return page(em, form, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id') }, null, query));
 }
 
 /** A page of the runs in `status` (one or several), in the API's list shape. */
-export async function listByStatus(em: EntityManager, status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-  return page(em, listSpec(null, checkStatuses(status), query));
+export async function listByStatus<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<T>> {
+  return page(em, form, listSpec(null, checkStatuses(status), query));
 }
 
-const EMPTY_PAGE = (): ApiRunList<RunObject> => ({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+const emptyPage = <T>(): ApiRunList<T> => ({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
 
-async function page(em: EntityManager, spec: ListSpec): Promise<ApiRunList<RunObject>> {
+async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, spec: ListSpec): Promise<ApiRunList<T>> {
   if (spec.statuses?.length === 0) {
     // `listByStatus(a, { status: b })` with no status in common: nothing is listed, so no cursor can name a listed run.
     if (spec.after !== null) throw unknownCursor('after', spec.after);
     if (spec.before !== null) throw unknownCursor('before', spec.before);
-    return EMPTY_PAGE();
+    return emptyPage();
   }
 
-  const runs = hydrateRuns(em, await query(em, pageStatement(spec)));
+  const rows = await query(em, pageStatement(spec, form.columns));
 
-  if (runs.length === 0) {
+  if (rows.length === 0) {
     if (spec.after !== null || spec.before !== null) await assertCursorsListed(em, spec);
-    return EMPTY_PAGE();
+    return emptyPage();
   }
 
   // The extra row, if any, lies beyond the page in the direction it was fetched.
-  const hasMore = runs.length > spec.limit;
-  const data = !hasMore ? runs : fetchesBackwards(spec) ? runs.slice(1) : runs.slice(0, spec.limit);
+  const hasMore = rows.length > spec.limit;
+  const data = form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
   return { object: 'list', data, first_id: data[0].id, last_id: data[data.length - 1].id, has_more: hasMore };
 }
-
 function unknownCursor(parameter: 'after' | 'before', id: string): InvalidListQueryError {
   return new InvalidListQueryError(parameter, `no run '${id}' in this list`);
 }
@@ -80,6 +97,27 @@ async function assertCursorsListed(em: EntityManager, spec: ListSpec): Promise<v
   const [row] = await query<{ after_ok: boolean; before_ok: boolean }>(em, cursorCheckStatement(spec));
   if (!row.after_ok) throw unknownCursor('after', spec.after!);
   if (!row.before_ok) throw unknownCursor('before', spec.before!);
+}
+
+export const EXPORT_PAGE_SIZE = 500;
+
+/**
+ * Every run the filter matches, as API objects, oldest first (`created_at`, then id): keyset pages
+ * of `pageSize` runs, ONE statement each, so memory stays flat however many runs there are. Each
+ * page is read on its own (no transaction spans the pages). The filter is checked before the first
+ * statement; a bad one is an `InvalidListQueryError`.
+ */
+export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ApiRun> {
+  const checked = exportFilter(filter);
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidListQueryError('pageSize', `must be a positive integer, got ${JSON.stringify(pageSize)}`);
+  let cursor: ExportCursor | null = null;
+  for (;;) {
+    const rows: { run: ApiRun; cursor_at: string }[] = await query(em, exportPageStatement(checked, cursor, pageSize));
+    for (const row of rows) yield row.run;
+    if (rows.length < pageSize) return;
+    const last: { run: ApiRun; cursor_at: string } = rows[rows.length - 1];
+    cursor = { createdAt: last.cursor_at, id: last.run.id };
+  }
 }
 
 /** The number of runs in each of the nine statuses (zeros included), in one statement. */

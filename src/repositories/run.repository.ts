@@ -5,15 +5,21 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
- *   reads.ts        findById, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
+ *   reads.ts        findById, findActiveForThread, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
+ *
+ * The reads come in two forms, one contract: `runs.findById(id)` … give managed `RunObject`s;
+ * `runs.api.findById(id)` … (the `ApiRunReads` view) give the API objects themselves (`ApiRun`),
+ * built by PostgreSQL — same statements but for their select list, same validation, same errors,
+ * same paging.
  */
-import { EntityRepository } from '@mikro-orm/postgresql';
+import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
   ApiLastError,
+  ApiRun,
   ApiRunInput,
   ApiRunList,
   ApiToolCall,
@@ -22,6 +28,7 @@ import type {
   CreateRunInput,
   Metadata,
   RunCountFilter,
+  RunExportFilter,
   RunListQuery,
   RunStatus,
   RunStatusCounts,
@@ -42,6 +49,13 @@ import type { PreparedRunImport } from './writes';
  * (their `toJSON()` is the API object) and fail only with the package's error classes.
  */
 export class RunRepository extends EntityRepository<RunObject> {
+  /**
+   * The same reads in the API form: `ApiRun` objects and `ApiRunList<ApiRun>` pages, built by
+   * PostgreSQL in one statement per run or page, no entities (nothing enters the unit of work).
+   * For a service that only serialises what it reads (`res.json(await runs.api.listByThread(…))`).
+   */
+  readonly api: ApiRunReads = new ApiRunReads(this.em);
+
   // --- creating and storing -----------------------------------------------------------------
 
   /**
@@ -86,7 +100,7 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The run, fully loaded and fresh from the database, or `null`. */
   findById(id: string): Promise<RunObject | null> {
-    return reads.findById(this.em, id);
+    return reads.findById(this.em, reads.MANAGED, id);
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
@@ -98,7 +112,7 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
   findActiveForThread(threadId: string): Promise<RunObject | null> {
-    return reads.findActiveForThread(this.em, threadId);
+    return reads.findActiveForThread(this.em, reads.MANAGED, threadId);
   }
 
   // --- moving runs (the transitions of run-transitions.md; each is atomic and compare-and-set) --
@@ -162,17 +176,17 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** A page of the thread's runs, in the API's list shape. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByThread(this.em, threadId, query);
+    return reads.listByThread(this.em, reads.MANAGED, threadId, query);
   }
 
   /** A page of the assistant's runs, in the API's list shape. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByAssistant(this.em, assistantId, query);
+    return reads.listByAssistant(this.em, reads.MANAGED, assistantId, query);
   }
 
   /** A page of the runs in a status (or several), in the API's list shape. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByStatus(this.em, status, query);
+    return reads.listByStatus(this.em, reads.MANAGED, status, query);
   }
 
   /** The number of runs in each of the nine statuses (zeros included). */
@@ -183,5 +197,55 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
     return reads.usageTotals(this.em, filter);
+  }
+}
+
+/**
+ * `RunRepository#api`: the reads of `RunRepository`, each giving the API object itself instead of
+ * a managed `RunObject` — `JSON.stringify(await runs.api.getById(id))` is byte for byte
+ * `JSON.stringify(await runs.getById(id))`. Same arguments, validation, errors and paging as the
+ * managed reads; one statement per run or page; nothing enters the unit of work.
+ */
+export class ApiRunReads {
+  constructor(private readonly em: EntityManager) {}
+
+  /** The run's API object, or `null`. */
+  findById(id: string): Promise<ApiRun | null> {
+    return reads.findById(this.em, reads.API, id);
+  }
+
+  /** The run's API object, or `RunNotFoundError`. */
+  async getById(id: string): Promise<ApiRun> {
+    const run = await this.findById(id);
+    if (!run) throw new RunNotFoundError(id);
+    return run;
+  }
+
+  /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
+  findActiveForThread(threadId: string): Promise<ApiRun | null> {
+    return reads.findActiveForThread(this.em, reads.API, threadId);
+  }
+
+  /** A page of the thread's runs: the API's list object. */
+  listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByThread(this.em, reads.API, threadId, query);
+  }
+
+  /** A page of the assistant's runs: the API's list object. */
+  listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByAssistant(this.em, reads.API, assistantId, query);
+  }
+
+  /** A page of the runs in a status (or several): the API's list object. */
+  listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByStatus(this.em, reads.API, status, query);
+  }
+
+  /**
+   * Every run the filter matches (`{ thread_id?, assistant_id?, status?, created_after?, created_before? }`),
+   * oldest first, in keyset pages of `pageSize` (one statement each): what the `export` command prints.
+   */
+  export(filter?: RunExportFilter, pageSize?: number): AsyncGenerator<ApiRun> {
+    return reads.exportRuns(this.em, filter, pageSize);
   }
 }
