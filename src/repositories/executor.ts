@@ -5,8 +5,15 @@
  * literals, which for a batch's JSON parameters costs more than the whole rest of the write),
  * shows in MikroORM's query logger like the ORM's own statements (with their timing), and lets
  * no raw driver error out.
+ *
+ * Statements are named (setting `namedStatements`, on by default): PostgreSQL then parses and
+ * plans a statement text once per connection and reuses it, which for the long graph statements
+ * is most of their server time (see README, "Where the time goes"). The name is a hash of the text;
+ * the parameters stay bound.
  */
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { runStoreSettingsOf } from '../settings';
 import type { Statement } from '../sql/statement';
 import { translateDbError } from './db-errors';
 
@@ -20,6 +27,10 @@ export async function query<T extends Row = Row>(em: EntityManager, statement: S
   const connection = em.getConnection();
   const knex = connection.getKnex();
   const raw = knex.raw(statement.sql, statement.params as never[]);
+  if (runStoreSettingsOf(em).namedStatements) {
+    const name = statementName(statement.sql);
+    if (name !== null) raw.options({ name });
+  }
   const ctx = em.getTransactionContext();
   const started = Date.now();
   try {
@@ -30,6 +41,25 @@ export async function query<T extends Row = Row>(em: EntityManager, statement: S
     log(em, statement, { took: Date.now() - started, level: 'error' });
     throw translateDbError(error, threadId);
   }
+}
+
+/**
+ * At most this many statement texts are named per process (so at most this many are prepared on
+ * any one connection); the texts past it run unnamed. The store's statements come in a bounded set
+ * of shapes — but a page's limit is part of its text, so a caller varying the limit makes more.
+ */
+export const MAX_NAMED_STATEMENTS = 500;
+const names = new Map<string, string>();
+
+/** The name of a statement text (`ars_` and a hash of it), or `null` once `MAX_NAMED_STATEMENTS` texts are named. */
+function statementName(sql: string): string | null {
+  let name = names.get(sql);
+  if (name === undefined) {
+    if (names.size >= MAX_NAMED_STATEMENTS) return null;
+    name = `ars_${createHash('sha1').update(sql).digest('hex').slice(0, 32)}`;
+    names.set(sql, name);
+  }
+  return name;
 }
 
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */

@@ -34,7 +34,17 @@ export interface ReadForm<T extends { id: string }> {
 export const MANAGED: ReadForm<RunObject> = { columns: 'graph', results: hydrateRuns };
 
 /** The API objects as PostgreSQL built them: plain JSON, no entities, nothing in the unit of work. */
-export const API: ReadForm<ApiRun> = { columns: 'api', results: (_em, rows) => rows.map((row) => row.run as ApiRun) };
+export const API: ReadForm<ApiRun> = { columns: 'api', results: (_em, rows) => rows.map(apiRunOf) };
+
+/**
+ * The API object of a row of `API_RUN_COLUMNS` (sql/api-run.ts): `run`, with `file_ids` appended
+ * as its last key (where `toApiRun` puts it) on a run that carries them.
+ */
+function apiRunOf(row: Row): ApiRun {
+  const run = row.run as ApiRun;
+  if (row.file_ids !== null) run.file_ids = row.file_ids as string[];
+  return run;
+}
 
 /** The run, fresh from the database (one statement), or `null`. */
 export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T | null> {
@@ -112,11 +122,11 @@ export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, p
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidListQueryError('pageSize', `must be a positive integer, got ${JSON.stringify(pageSize)}`);
   let cursor: ExportCursor | null = null;
   for (;;) {
-    const rows: { run: ApiRun; cursor_at: string }[] = await query(em, exportPageStatement(checked, cursor, pageSize));
-    for (const row of rows) yield row.run;
+    const rows: Row[] = await query(em, exportPageStatement(checked, cursor, pageSize));
+    const runs = API.results(em, rows);
+    yield* runs;
     if (rows.length < pageSize) return;
-    const last: { run: ApiRun; cursor_at: string } = rows[rows.length - 1];
-    cursor = { createdAt: last.cursor_at, id: last.run.id };
+    cursor = { createdAt: rows[rows.length - 1].cursor_at as string, id: runs[runs.length - 1].id };
   }
 }
 
