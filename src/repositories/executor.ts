@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { runStoreSettingsOf } from '../settings';
 import type { Statement } from '../sql/statement';
-import { translateDbError } from './db-errors';
+import { pgErrorOf, translateDbError } from './db-errors';
 
 export type Row = Record<string, unknown>;
 
@@ -24,23 +24,35 @@ export type Row = Record<string, unknown>;
  * inserts runs of one thread names it, for the `ThreadHasActiveRunError` of its thread lock.
  */
 export async function query<T extends Row = Row>(em: EntityManager, statement: Statement, threadId?: string): Promise<T[]> {
-  const connection = em.getConnection();
-  const knex = connection.getKnex();
-  const raw = knex.raw(statement.sql, statement.params as never[]);
-  if (runStoreSettingsOf(em).namedStatements) {
-    const name = statementName(statement.sql);
-    if (name !== null) raw.options({ name });
-  }
+  const named = runStoreSettingsOf(em).namedStatements;
   const ctx = em.getTransactionContext();
   const started = Date.now();
   try {
-    const result = (await (ctx ? raw.transacting(ctx) : raw)) as { rows: T[] };
-    log(em, statement, { took: Date.now() - started, results: result.rows.length });
-    return result.rows;
+    try {
+      return await send<T>(em, statement, named, ctx);
+    } catch (error) {
+      if (!(named && isStalePlan(error))) throw error;
+      // A column type changed under a prepared statement (a migration while this process ran):
+      // PostgreSQL refuses it on every later call, so every name is renewed. Nothing was executed;
+      // outside a transaction the call is made again, under its new name.
+      renewNames();
+      if (ctx) throw error;
+      return await send<T>(em, statement, named, ctx);
+    }
   } catch (error) {
     log(em, statement, { took: Date.now() - started, level: 'error' });
     throw translateDbError(error, threadId);
   }
+}
+
+async function send<T extends Row>(em: EntityManager, statement: Statement, named: boolean, ctx: unknown): Promise<T[]> {
+  const raw = em.getConnection().getKnex().raw(statement.sql, statement.params as never[]);
+  const name = named ? statementName(statement.sql) : null;
+  if (name !== null) raw.options({ name });
+  const started = Date.now();
+  const result = (await (ctx ? raw.transacting(ctx as never) : raw)) as { rows: T[] };
+  log(em, statement, { took: Date.now() - started, results: result.rows.length });
+  return result.rows;
 }
 
 /**
@@ -49,17 +61,29 @@ export async function query<T extends Row = Row>(em: EntityManager, statement: S
  * of shapes — but a page's limit is part of its text, so a caller varying the limit makes more.
  */
 export const MAX_NAMED_STATEMENTS = 500;
-const names = new Map<string, string>();
+const hashes = new Map<string, string>();
+/** Part of every name: renewed when a prepared statement went stale, so that each is prepared again. */
+let generation = 0;
 
-/** The name of a statement text (`ars_` and a hash of it), or `null` once `MAX_NAMED_STATEMENTS` texts are named. */
+/** The name of a statement text (`ars`, the generation and a hash of the text), or `null` once `MAX_NAMED_STATEMENTS` texts are named. */
 function statementName(sql: string): string | null {
-  let name = names.get(sql);
-  if (name === undefined) {
-    if (names.size >= MAX_NAMED_STATEMENTS) return null;
-    name = `ars_${createHash('sha1').update(sql).digest('hex').slice(0, 32)}`;
-    names.set(sql, name);
+  let hash = hashes.get(sql);
+  if (hash === undefined) {
+    if (hashes.size >= MAX_NAMED_STATEMENTS) return null;
+    hash = createHash('sha1').update(sql).digest('hex').slice(0, 32);
+    hashes.set(sql, hash);
   }
-  return name;
+  return `ars${generation}_${hash}`;
+}
+
+function renewNames(): void {
+  generation += 1;
+}
+
+/** PostgreSQL's refusal of a prepared statement whose result columns changed type since it was prepared. */
+function isStalePlan(error: unknown): boolean {
+  const pg = pgErrorOf(error);
+  return pg?.code === '0A000' && /cached plan must not change result type/.test(pg.message ?? '');
 }
 
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */
