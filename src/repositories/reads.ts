@@ -17,7 +17,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, type ApiRun, type ApiRunList, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
 import { aggregateFilter, checkId, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
-import { InvalidListQueryError } from '../errors';
+import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, exportPageStatement, fetchesBackwards, pageStatement, type ExportCursor } from '../sql/page';
 import { activeRunStatement, selectRunStatement, type RunForm } from '../sql/run-graph';
@@ -50,6 +50,13 @@ function apiRunOf(row: Row): ApiRun {
 export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T | null> {
   const rows = await query(em, selectRunStatement(id, form.columns));
   return rows.length === 0 ? null : form.results(em, rows)[0];
+}
+
+/** The run, fresh from the database (one statement), or `RunNotFoundError`. */
+export async function getById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T> {
+  const run = await findById(em, form, id);
+  if (run === null) throw new RunNotFoundError(id);
+  return run;
 }
 
 /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null` (one statement). */

@@ -37,7 +37,7 @@ import type {
   UsageTotalsFilter,
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
-import { RunNotFoundError, type RunStoreError } from '../errors';
+import type { RunStoreError } from '../errors';
 import * as reads from './reads';
 import * as transitions from './transitions';
 import * as writes from './writes';
@@ -104,10 +104,8 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
-  async getById(id: string): Promise<RunObject> {
-    const run = await this.findById(id);
-    if (!run) throw new RunNotFoundError(id);
-    return run;
+  getById(id: string): Promise<RunObject> {
+    return reads.getById(this.em, reads.MANAGED, id);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
@@ -215,10 +213,8 @@ export class ApiRunReads {
   }
 
   /** The run's API object, or `RunNotFoundError`. */
-  async getById(id: string): Promise<ApiRun> {
-    const run = await this.findById(id);
-    if (!run) throw new RunNotFoundError(id);
-    return run;
+  getById(id: string): Promise<ApiRun> {
+    return reads.getById(this.em, reads.API, id);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
