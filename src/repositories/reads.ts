@@ -1,7 +1,7 @@
 /**
  * The reads, as `RunRepository` exposes them (each method there, and of its `api` view, is a
- * one-line call into this module, handing it the repository's entity manager): a run, a thread's
- * active run, the lists, an export and the aggregates.
+ * one-line call into this module, handing it the repository's entity manager): a run (also scoped
+ * to its thread), a thread's active run, the lists, an export and the aggregates.
  *
  * Every read of runs gives them in one of two forms (`ReadForm`): `MANAGED`, entity graphs in the
  * caller's unit of work (`RunObject`), or `API`, the API objects themselves, built by PostgreSQL
@@ -15,13 +15,15 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, type ApiRun, type ApiRunList, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
-import { aggregateFilter, checkId, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
+import { checkId, excerpt, listQueryError } from '../api/arguments';
+import { aggregateFilter, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
 import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, exportPageStatement, fetchesBackwards, pageStatement, type ExportCursor } from '../sql/page';
-import { activeRunStatement, selectRunStatement, type RunForm } from '../sql/run-graph';
-import { query, type Row } from './executor';
+import { activeRunStatement } from '../sql/active-run';
+import { selectRunStatement, type RunForm } from '../sql/run-graph';
+import { read, type ReadFrom, type Row } from './executor';
 import { hydrateRuns } from './unit-of-work';
 
 /** A form runs are read in: the statements' select list (`RunForm`) and how its rows become results. */
@@ -47,42 +49,58 @@ function apiRunOf(row: Row): ApiRun {
 }
 
 /** The run, fresh from the database (one statement), or `null`. */
-export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T | null> {
-  const rows = await query(em, selectRunStatement(id, form.columns));
+export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string, from: ReadFrom = 'primary'): Promise<T | null> {
+  const rows = await read(em, selectRunStatement(checkId(id, 'id'), form.columns), from);
   return rows.length === 0 ? null : form.results(em, rows)[0];
 }
 
 /** The run, fresh from the database (one statement), or `RunNotFoundError`. */
-export async function getById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string): Promise<T> {
-  const run = await findById(em, form, id);
+export async function getById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string, from: ReadFrom = 'primary'): Promise<T> {
+  const run = await findById(em, form, id, from);
   if (run === null) throw new RunNotFoundError(id);
   return run;
 }
 
-/** The thread's active run (queued, in_progress, requires_action or cancelling), or `null` (one statement). */
+/**
+ * The run if it is on `threadId`; `RunNotFoundError` when there is no such run or it is on another
+ * thread (the same error, so a run's id tells nothing across threads). The thread id only compares.
+ */
+export async function getForThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string, runId: string, from: ReadFrom = 'primary'): Promise<T> {
+  checkId(threadId, 'thread_id');
+  const run = await findById(em, form, runId, from);
+  if (!run || threadOf(run) !== threadId) throw new RunNotFoundError(runId);
+  return run;
+}
+
+const threadOf = (run: { id: string }): string => (run as RunObject).threadId ?? (run as ApiRun).thread_id;
+
+/**
+ * The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or
+ * `null`; one statement, on the primary (it decides: whether the thread is free).
+ */
 export async function findActiveForThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string): Promise<T | null> {
-  const rows = await query(em, activeRunStatement(threadId, form.columns));
+  const rows = await read(em, activeRunStatement(checkId(threadId, 'thread_id'), form.columns), 'primary');
   return rows.length === 0 ? null : form.results(em, rows)[0];
 }
 
 /** A page of the thread's runs, in the API's list shape. */
-export async function listByThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string, query?: RunListQuery): Promise<ApiRunList<T>> {
-  return page(em, form, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id') }, null, query));
+export async function listByThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string, query?: RunListQuery, from: ReadFrom = 'replica'): Promise<ApiRunList<T>> {
+  return page(em, form, from, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id', listQueryError) }, null, query));
 }
 
 /** A page of the assistant's runs, in the API's list shape. */
-export async function listByAssistant<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, assistantId: string, query?: RunListQuery): Promise<ApiRunList<T>> {
-  return page(em, form, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id') }, null, query));
+export async function listByAssistant<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, assistantId: string, query?: RunListQuery, from: ReadFrom = 'replica'): Promise<ApiRunList<T>> {
+  return page(em, form, from, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id', listQueryError) }, null, query));
 }
 
 /** A page of the runs in `status` (one or several), in the API's list shape. */
-export async function listByStatus<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<T>> {
-  return page(em, form, listSpec(null, checkStatuses(status), query));
+export async function listByStatus<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, status: RunStatus | RunStatus[], query?: RunListQuery, from: ReadFrom = 'replica'): Promise<ApiRunList<T>> {
+  return page(em, form, from, listSpec(null, checkStatuses(status), query));
 }
 
 const emptyPage = <T>(): ApiRunList<T> => ({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
 
-async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, spec: ListSpec): Promise<ApiRunList<T>> {
+async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, from: ReadFrom, spec: ListSpec): Promise<ApiRunList<T>> {
   if (spec.statuses?.length === 0) {
     // `listByStatus(a, { status: b })` with no status in common: nothing is listed, so no cursor can name a listed run.
     if (spec.after !== null) throw unknownCursor('after', spec.after);
@@ -90,10 +108,10 @@ async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<
     return emptyPage();
   }
 
-  const rows = await query(em, pageStatement(spec, form.columns));
+  const rows = await read(em, pageStatement(spec, form.columns), from);
 
   if (rows.length === 0) {
-    if (spec.after !== null || spec.before !== null) await assertCursorsListed(em, spec);
+    if (spec.after !== null || spec.before !== null) await assertCursorsListed(em, from, spec);
     return emptyPage();
   }
 
@@ -102,16 +120,17 @@ async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<
   const data = form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
   return { object: 'list', data, first_id: data[0].id, last_id: data[data.length - 1].id, has_more: hasMore };
 }
+
 function unknownCursor(parameter: 'after' | 'before', id: string): InvalidListQueryError {
-  return new InvalidListQueryError(parameter, `no run '${id}' in this list`);
+  return new InvalidListQueryError(parameter, `no run ${excerpt(id)} in this list`);
 }
 
 /**
  * An empty page after a cursor means either the list's end or a cursor outside the list (whose
  * row comparison is null): this tells them apart, with `InvalidListQueryError` for the latter.
  */
-async function assertCursorsListed(em: EntityManager, spec: ListSpec): Promise<void> {
-  const [row] = await query<{ after_ok: boolean; before_ok: boolean }>(em, cursorCheckStatement(spec));
+async function assertCursorsListed(em: EntityManager, from: ReadFrom, spec: ListSpec): Promise<void> {
+  const [row] = await read<{ after_ok: boolean; before_ok: boolean }>(em, cursorCheckStatement(spec), from);
   if (!row.after_ok) throw unknownCursor('after', spec.after!);
   if (!row.before_ok) throw unknownCursor('before', spec.before!);
 }
@@ -124,12 +143,12 @@ export const EXPORT_PAGE_SIZE = 500;
  * page is read on its own (no transaction spans the pages). The filter is checked before the first
  * statement; a bad one is an `InvalidListQueryError`.
  */
-export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, pageSize = EXPORT_PAGE_SIZE): AsyncGenerator<ApiRun> {
+export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, pageSize = EXPORT_PAGE_SIZE, from: ReadFrom = 'replica'): AsyncGenerator<ApiRun> {
   const checked = exportFilter(filter);
-  if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidListQueryError('pageSize', `must be a positive integer, got ${JSON.stringify(pageSize)}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new InvalidListQueryError('pageSize', `must be a positive integer, got ${excerpt(pageSize)}`);
   let cursor: ExportCursor | null = null;
   for (;;) {
-    const rows: Row[] = await query(em, exportPageStatement(checked, cursor, pageSize));
+    const rows: Row[] = await read(em, exportPageStatement(checked, cursor, pageSize), from);
     const runs = API.results(em, rows);
     yield* runs;
     if (rows.length < pageSize) return;
@@ -138,16 +157,16 @@ export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, p
 }
 
 /** The number of runs in each of the nine statuses (zeros included), in one statement. */
-export async function countByStatus(em: EntityManager, filter?: RunCountFilter): Promise<RunStatusCounts> {
-  const rows = await query<{ status: RunStatus; runs: string | number }>(em, countByStatusStatement(aggregateFilter(filter)));
+export async function countByStatus(em: EntityManager, filter?: RunCountFilter, from: ReadFrom = 'replica'): Promise<RunStatusCounts> {
+  const rows = await read<{ status: RunStatus; runs: string | number }>(em, countByStatusStatement(aggregateFilter(filter)), from);
   const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as RunStatusCounts;
   for (const row of rows) counts[row.status] = Number(row.runs);
   return counts;
 }
 
 /** Token totals over the matching runs (`runs` counts every one, with or without usage), in one statement. */
-export async function usageTotals(em: EntityManager, filter?: UsageTotalsFilter): Promise<UsageTotals> {
-  const [row] = await query<Record<keyof UsageTotals, string | number>>(em, usageTotalsStatement(aggregateFilter(filter)));
+export async function usageTotals(em: EntityManager, filter?: UsageTotalsFilter, from: ReadFrom = 'replica'): Promise<UsageTotals> {
+  const [row] = await read<Record<keyof UsageTotals, string | number>>(em, usageTotalsStatement(aggregateFilter(filter)), from);
   // count() and sum(int) are bigints, which pg hands over as strings.
   return {
     runs: Number(row.runs),

@@ -5,7 +5,8 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
- *   reads.ts        findById, findActiveForThread, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts)
+ *   retention.ts    purgeRuns (sql/purge.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
@@ -15,6 +16,7 @@
  * built by PostgreSQL — same statements but for their select list, same validation, same errors,
  * same paging.
  */
+import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
 import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
@@ -38,7 +40,11 @@ import type {
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import type { RunStoreError } from '../errors';
+import { translateDbError } from './db-errors';
+import type { ReadFrom } from './executor';
 import * as reads from './reads';
+import * as retention from './retention';
+import type { PurgeOptions } from './retention';
 import * as transitions from './transitions';
 import * as writes from './writes';
 import type { PreparedRunImport } from './writes';
@@ -49,25 +55,52 @@ import type { PreparedRunImport } from './writes';
  * (their `toJSON()` is the API object) and fail only with the package's error classes.
  */
 export class RunRepository extends EntityRepository<RunObject> {
+  /** Where this repository's showing reads go (`withPrimaryReads()` makes one that reads from the primary). */
+  private readFrom: ReadFrom = 'replica';
+
+  /**
+   * This repository with every read on the primary: for a caller that must see its own writes
+   * (read-your-writes) when the ORM has read replicas. Without replicas it changes nothing.
+   */
+  withPrimaryReads(): RunRepository {
+    const primary = new RunRepository(this.em, this.entityName);
+    primary.readFrom = 'primary';
+    return primary;
+  }
+
   /**
    * The same reads in the API form: `ApiRun` objects and `ApiRunList<ApiRun>` pages, built by
    * PostgreSQL in one statement per run or page, no entities (nothing enters the unit of work).
    * For a service that only serialises what it reads (`res.json(await runs.api.listByThread(…))`).
+   * Its reads go where this repository's go (`withPrimaryReads().api` reads from the primary).
    */
-  readonly api: ApiRunReads = new ApiRunReads(this.em);
+  get api(): ApiRunReads {
+    return new ApiRunReads(this.em, this.readFrom);
+  }
 
   // --- creating and storing -----------------------------------------------------------------
 
   /**
-   * A new `queued` run on `input.thread_id`, expiring after the configured TTL
+   * A new `queued` run on `input.thread_id`, stored at once, expiring after the configured TTL
    * (`runStoreConfig(…, { runTtlSeconds })`, default 600 s); `ThreadHasActiveRunError` while the
-   * thread has an active run.
-   * (It replaces `EntityRepository#create`, which only builds an entity: the public contract names
-   * this method `create`. Use `em.create(RunObject, …)` for the ORM's builder.)
+   * thread has an active run. The same as `create(input)`, under a name no ORM method has.
    */
-  // @ts-expect-error -- deliberately not the base class's synchronous builder signature
-  async create(input: CreateRunInput): Promise<RunObject> {
+  createRun(input: CreateRunInput): Promise<RunObject> {
     return writes.create(this.em, input);
+  }
+
+  /**
+   * Both `create`s: with the API's input (`thread_id`, `assistant_id`, `model`, …) it is the store's
+   * `createRun` (stored at once, a promise of the run); with entity data (`threadId`, …, or with
+   * options) it is MikroORM's synchronous builder, unchanged, so the repository stays substitutable
+   * for `EntityRepository<RunObject>`.
+   */
+  override create<Convert extends boolean = false>(data: RequiredEntityData<RunObject, never, Convert>, options?: CreateOptions<Convert>): RunObject;
+  override create<Convert extends boolean = false>(data: EntityData<RunObject, Convert>, options: CreateOptions<Convert> & { partial: true }): RunObject;
+  override create(input: CreateRunInput): Promise<RunObject>;
+  override create(data: unknown, options?: unknown): RunObject | Promise<RunObject> {
+    if (options !== undefined || isEntityData(data)) return super.create(data as RequiredEntityData<RunObject>, options as CreateOptions<false>);
+    return this.createRun(data as CreateRunInput);
   }
 
   /**
@@ -100,12 +133,20 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The run, fully loaded and fresh from the database, or `null`. */
   findById(id: string): Promise<RunObject | null> {
-    return reads.findById(this.em, reads.MANAGED, id);
+    return reads.findById(this.em, reads.MANAGED, id, this.readFrom);
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
   getById(id: string): Promise<RunObject> {
-    return reads.getById(this.em, reads.MANAGED, id);
+    return reads.getById(this.em, reads.MANAGED, id, this.readFrom);
+  }
+
+  /**
+   * The run, fully loaded, if it is on `threadId`; else `RunNotFoundError`, as for a missing run (what
+   * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
+   */
+  getForThread(threadId: string, runId: string): Promise<RunObject> {
+    return reads.getForThread(this.em, reads.MANAGED, threadId, runId, this.readFrom);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
@@ -161,7 +202,7 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /** Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free. */
-  claimNext(options?: ClaimOptions): Promise<RunObject | null> {
+  claimNext(options?: ClaimOptions | null): Promise<RunObject | null> {
     return transitions.claimNext(this.em, options);
   }
 
@@ -170,31 +211,60 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
   }
 
+  // --- retention ---------------------------------------------------------------------------------
+
+  /**
+   * Deletes terminal runs created before a cutoff (`olderThanSeconds` ago on the database's clock,
+   * or `before`), optionally only some statuses, with all their parts, in batches of `batchSize`
+   * (default 1,000) that lock only rows nobody else holds; returns how many it deleted (with
+   * `dryRun`: how many it would). Safe from several processes at once. Active runs are never purged.
+   */
+  purgeRuns(options: PurgeOptions): Promise<number> {
+    return retention.purgeRuns(this.em, options);
+  }
+
+  // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------
+
+  /** MikroORM's `nativeUpdate`; a status change the lifecycle does not list is an `InvalidRunTransitionError` (the database refuses it). */
+  override async nativeUpdate(...args: Parameters<EntityRepository<RunObject>['nativeUpdate']>): Promise<number> {
+    return ormWrite(this.em, () => super.nativeUpdate(...args));
+  }
+
+  /** MikroORM's `upsert`, with the same guard as `nativeUpdate`. */
+  override async upsert(...args: Parameters<EntityRepository<RunObject>['upsert']>): Promise<RunObject> {
+    return ormWrite(this.em, () => super.upsert(...args));
+  }
+
+  /** MikroORM's `upsertMany`, with the same guard as `nativeUpdate`. */
+  override async upsertMany(...args: Parameters<EntityRepository<RunObject>['upsertMany']>): Promise<RunObject[]> {
+    return ormWrite(this.em, () => super.upsertMany(...args));
+  }
+
   // --- lists and aggregates -------------------------------------------------------------------
 
   /** A page of the thread's runs, in the API's list shape. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByThread(this.em, reads.MANAGED, threadId, query);
+    return reads.listByThread(this.em, reads.MANAGED, threadId, query, this.readFrom);
   }
 
   /** A page of the assistant's runs, in the API's list shape. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByAssistant(this.em, reads.MANAGED, assistantId, query);
+    return reads.listByAssistant(this.em, reads.MANAGED, assistantId, query, this.readFrom);
   }
 
   /** A page of the runs in a status (or several), in the API's list shape. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByStatus(this.em, reads.MANAGED, status, query);
+    return reads.listByStatus(this.em, reads.MANAGED, status, query, this.readFrom);
   }
 
   /** The number of runs in each of the nine statuses (zeros included). */
   countByStatus(filter?: RunCountFilter): Promise<RunStatusCounts> {
-    return reads.countByStatus(this.em, filter);
+    return reads.countByStatus(this.em, filter, this.readFrom);
   }
 
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
-    return reads.usageTotals(this.em, filter);
+    return reads.usageTotals(this.em, filter, this.readFrom);
   }
 }
 
@@ -205,36 +275,44 @@ export class RunRepository extends EntityRepository<RunObject> {
  * managed reads; one statement per run or page; nothing enters the unit of work.
  */
 export class ApiRunReads {
-  constructor(private readonly em: EntityManager) {}
+  constructor(
+    private readonly em: EntityManager,
+    private readonly readFrom: ReadFrom,
+  ) {}
 
   /** The run's API object, or `null`. */
   findById(id: string): Promise<ApiRun | null> {
-    return reads.findById(this.em, reads.API, id);
+    return reads.findById(this.em, reads.API, id, this.readFrom);
   }
 
   /** The run's API object, or `RunNotFoundError`. */
   getById(id: string): Promise<ApiRun> {
-    return reads.getById(this.em, reads.API, id);
+    return reads.getById(this.em, reads.API, id, this.readFrom);
   }
 
-  /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
+  /** The run's API object if it is on `threadId`; else `RunNotFoundError`, as for a missing run. */
+  getForThread(threadId: string, runId: string): Promise<ApiRun> {
+    return reads.getForThread(this.em, reads.API, threadId, runId, this.readFrom);
+  }
+
+  /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`; on the primary. */
   findActiveForThread(threadId: string): Promise<ApiRun | null> {
     return reads.findActiveForThread(this.em, reads.API, threadId);
   }
 
   /** A page of the thread's runs: the API's list object. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
-    return reads.listByThread(this.em, reads.API, threadId, query);
+    return reads.listByThread(this.em, reads.API, threadId, query, this.readFrom);
   }
 
   /** A page of the assistant's runs: the API's list object. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
-    return reads.listByAssistant(this.em, reads.API, assistantId, query);
+    return reads.listByAssistant(this.em, reads.API, assistantId, query, this.readFrom);
   }
 
   /** A page of the runs in a status (or several): the API's list object. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
-    return reads.listByStatus(this.em, reads.API, status, query);
+    return reads.listByStatus(this.em, reads.API, status, query, this.readFrom);
   }
 
   /**
@@ -242,6 +320,21 @@ export class ApiRunReads {
    * oldest first, in keyset pages of `pageSize` (one statement each): what the `export` command prints.
    */
   export(filter?: RunExportFilter, pageSize?: number): AsyncGenerator<ApiRun> {
-    return reads.exportRuns(this.em, filter, pageSize);
+    return reads.exportRuns(this.em, filter, pageSize, this.readFrom);
+  }
+}
+
+/** Entity data for MikroORM's builder (camelCase keys of `RunObject`), rather than the API's input (snake_case). */
+function isEntityData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  return 'threadId' in data || 'assistantId' in data || 'createdAt' in data;
+}
+
+/** An ORM write of the base class, its failures translated like the store's own. */
+async function ormWrite<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw translateDbError(error, { write: true, inCallerTransaction: em.getTransactionContext() !== undefined });
   }
 }

@@ -3,14 +3,16 @@
  * each ordered collection as a JSON array built by a correlated subquery, keyed by property names
  * (the unit-of-work bridge, repositories/unit-of-work.ts, turns such a row into a managed graph).
  * Used by `findById`, the list pages and every statement that writes a run and returns it.
+ * The `json` columns (metadata, a tool's function and file-search options, a JSON schema) are
+ * embedded as they are: `json_build_object` keeps their text, key order included (never cast
+ * them to `jsonb`, which sorts keys).
  *
  * A read gives its runs in one of two forms (`RunForm`), from the same statement but for its select
  * list: `graph`, these columns, which become managed entities; or `api`, the API object itself,
  * built by PostgreSQL (sql/api-run.ts).
  */
-import { ACTIVE_STATUSES } from '../api/types';
 import { API_RUN_COLUMNS } from './api-run';
-import { statusList, type Statement } from './statement';
+import type { Statement } from './statement';
 
 /** The to-one parts a transition may write in the same statement that reads the graph. */
 export type WrittenPart = 'requiredAction' | 'lastError' | 'incompleteDetails' | 'usage';
@@ -119,7 +121,7 @@ export function freshGraphRow(row: Record<string, unknown>, extra: readonly stri
   return graph;
 }
 
-/** The two forms a read gives its runs in: `graph` (the run graph's columns) or `api` (one column `run`, the API object). */
+/** The two forms a read gives its runs in: `graph` (the run graph's columns) or `api` (the API object, sql/api-run.ts). */
 export type RunForm = 'graph' | 'api';
 
 /** The select list over run row `r` of each form. */
@@ -128,12 +130,4 @@ export const RUN_COLUMNS: Readonly<Record<RunForm, string>> = { graph: RUN_GRAPH
 /** The run with id `runId` and all its parts: one row, or none. */
 export function selectRunStatement(runId: string, form: RunForm): Statement {
   return { sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."id" = ?`, params: [runId] };
-}
-
-/**
- * The thread's active run with all its parts: one row, or none (the thread lock, a partial unique
- * index over the active statuses, allows one; the same condition lets the planner read that index).
- */
-export function activeRunStatement(threadId: string, form: RunForm): Statement {
-  return { sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."thread_id" = ? and r."status" in (${statusList(ACTIVE_STATUSES)})`, params: [threadId] };
 }
