@@ -23,6 +23,12 @@ describe('assistants-run-store export', () => {
     apiRunV1({ assistant_id: assistant, thread_id: uid('thread'), metadata: { note: 'line\nbreak \u2028 \ud83d\ude00' } }),
     apiRunV2({ thread_id: thread, status: 'failed', expires_at: null, last_error: { code: 'server_error', message: '' }, temperature: 0.123456789, top_p: 1e-7 }),
   );
+  // U+2028/U+2029: JSON allows them raw in strings, Node 24's readline breaks lines at them.
+  const separators = apiRunV2({
+    instructions: 'one\u2028two\u2029three \u2028\u2029',
+    metadata: { 'key\u2029': 'a\u2028b', plain: '\u2029' },
+  });
+  runs.push(separators);
 
   beforeAll(async () => {
     const result = await runCli(['import', '-', '--quiet'], { databaseUrl: source.url, input: runs.map((r) => JSON.stringify(r)).join('\n') });
@@ -53,6 +59,15 @@ describe('assistants-run-store export', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toBe(first.stdout);
   }, 120_000);
+
+  it('writes U+2028 and U+2029 escaped (one run per line for every line reader), and they come back', async () => {
+    const result = await runCli(['export'], { databaseUrl: source.url });
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(/[\u2028\u2029]/);
+    const line = result.stdout.split(/\r\n|[\n\r\u2028\u2029]/).find((l) => l.includes(separators.id));
+    expect(line).toContain(String.raw`"instructions":"one\u2028two\u2029three \u2028\u2029"`);
+    expect(JSON.parse(line!)).toMatchObject({ instructions: separators.instructions, metadata: separators.metadata });
+  });
 
   it('filters by thread, assistant and status (and combinations)', async () => {
     const ids = async (...args: string[]) => parseLines((await runCli(['export', ...args], { databaseUrl: source.url })).stdout).map((r) => r.id);
