@@ -3,7 +3,7 @@
  * `describeError` turns anything else (a driver error, a MikroORM error) into one readable line.
  */
 import { RunStoreError } from '../errors';
-import { pgErrorOf } from '../db-errors';
+import { pgErrorOf } from '../repositories/db-errors';
 
 /** Exit codes: 1 a failure (also: some import lines were bad), 2 a usage error. */
 export const EXIT_FAILURE = 1;

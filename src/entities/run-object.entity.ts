@@ -16,6 +16,7 @@ import { ACTIVE_STATUSES, RUN_STATUSES, type ApiRun, type RunStatus } from '../a
 import { toApiRun } from '../api/mapping';
 import { RunRepository } from '../repositories/run.repository';
 import { RunFileId, RunTool } from './collections.entity';
+import { THREAD_ACTIVE_RUN_INDEX } from './schema-names';
 import {
   RunIncompleteDetails,
   RunLastError,
@@ -28,8 +29,20 @@ import {
 
 const activeList = ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ');
 
-/** The thread lock: at most one run per thread in an active status, enforced by the database. */
-export const THREAD_ACTIVE_RUN_INDEX = 'run_object_thread_active_key';
+export { THREAD_ACTIVE_RUN_INDEX };
+
+/** Every relation of a run: what an ORM load populates so that `toApiRun` sees the whole object. */
+export const RUN_POPULATE = [
+  'requiredAction.toolCalls',
+  'lastError',
+  'incompleteDetails',
+  'usage',
+  'truncationStrategy',
+  'toolChoice',
+  'responseFormat',
+  'tools',
+  'fileIds',
+] as const;
 
 const owned = { owner: true, nullable: true, orphanRemoval: true, strategy: 'joined' } as const;
 

@@ -8,7 +8,7 @@ import { helper, type EntityManager } from '@mikro-orm/core';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { RunTool } from '../../src/entities/collections.entity';
 import { RunToolCall, RunUsage } from '../../src/entities/parts.entity';
-import { RUN_POPULATE } from '../../src/repositories/run.repository';
+import { RUN_POPULATE } from '../../src/entities/run-object.entity';
 import { apiRunV2, apiRunWithEveryPart, asStored, toolCall, uid } from '../factories';
 import { recordingOrm } from '../support/recording-orm';
 import { countAllRows } from '../support/row-counts';

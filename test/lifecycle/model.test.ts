@@ -9,7 +9,7 @@ import type { ApiToolCall, Metadata } from '../../src/api/types';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { ThreadHasActiveRunError } from '../../src/errors';
 import type { RunRepository } from '../../src/repositories/run.repository';
-import { RUN_POPULATE } from '../../src/repositories/run.repository';
+import { RUN_POPULATE } from '../../src/entities/run-object.entity';
 import { uid } from '../factories';
 import { useTestDatabase } from '../support/test-database';
 import {

@@ -1,6 +1,6 @@
 /** Helpers of the list and aggregate tests: fast bulk storage of API runs, a query recorder. */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { fillRunFromApi } from '../../src/api/mapping';
+import { fillRunFromApi } from '../../src/api/to-entities';
 import type { ApiRun, ApiRunInput } from '../../src/api/types';
 import { RunObject } from '../../src/entities/run-object.entity';
 

@@ -1,7 +1,7 @@
 import type { FilterQuery } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { RunObject } from '../../entities/run-object.entity';
-import { RUN_POPULATE } from '../../repositories/run.repository';
+import { RunObject, RUN_POPULATE } from '../../entities/run-object.entity';
+
 import type { Command } from '../command';
 import { COMMON_HELP, parseFlags, withOrm, write } from '../command';
 import { filterFromFlags, filterOptions, whereOf, type RunFilter } from '../filters';

@@ -6,7 +6,7 @@ import { ACTIVE_STATUSES, type ApiRunInput, type RunStatus } from '../../api/typ
 
 const ACTIVE: ReadonlySet<RunStatus> = new Set(ACTIVE_STATUSES);
 import { RunObject } from '../../entities/run-object.entity';
-import { prepareRunImport } from '../../repositories/run.repository';
+import { prepareRunImport } from '../../repositories/writes';
 import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../../errors';
 import type { Command } from '../command';
 import { COMMON_HELP, parseFlags, withOrm } from '../command';

@@ -9,13 +9,9 @@
  * inserted by sibling CTEs. Ids are the ones the entities already carry (generated in the process).
  */
 import { randomUUID } from 'node:crypto';
-import type { RunObject } from '../../entities/run-object.entity';
-import type { ApiRunInput } from '../../api/types';
-
-export interface Statement {
-  sql: string;
-  params: unknown[];
-}
+import type { RunObject } from '../entities/run-object.entity';
+import type { ApiRunInput } from '../api/types';
+import type { Statement } from './statement';
 
 interface TableSpec {
   table: string;
@@ -184,7 +180,7 @@ const INSERT_SQL = Object.fromEntries(Object.entries(TABLES).map(([name, spec]) 
 /**
  * One statement that inserts `runs` with all their parts. `?` placeholders, to be sent with the
  * parameters bound (knex's `raw(sql, params)`: one JSON text per table, never spliced into the
- * SQL). Every run's rows are new: replacing a stored run is the caller's delete.
+ * SQL). Every run's rows are new: replacing a stored run is `deleteRunsStatement` first.
  */
 export function insertGraphStatement(runs: readonly RunObject[]): Statement {
   return insertRowsStatement(rowsOf(runs));
@@ -200,4 +196,9 @@ export function insertRowsStatement(rows: InsertRows): Statement {
     params.push(JSON.stringify(rows[name]));
   }
   return { sql: `with ${ctes.join(', ')} select 1`, params };
+}
+
+/** Deletes the stored runs with these ids (the parts go with them: the migrations' trigger). */
+export function deleteRunsStatement(ids: readonly string[]): Statement {
+  return { sql: 'delete from "run_object" where "id" = any(?::text[])', params: [ids] };
 }

@@ -1,8 +1,8 @@
 /**
  * The run lifecycle's operations, as `RunRepository` exposes them (each method there is a
- * one-line call into this module). Each validates its input in the process, then runs ONE
- * conditional statement (statements.ts, built from the table in transitions.ts) on the caller's
- * entity manager — inside the caller's transaction when there is one. The statement also returns
+ * one-line call into this module, handing it the repository's entity manager). Each validates its
+ * input in the process, then runs ONE conditional statement (src/sql, built from the table in
+ * lifecycle/transitions.ts) on the caller's entity manager — inside the caller's transaction when there is one. The statement also returns
  * the run's new graph, which is hydrated into the caller's identity map (refreshing a run it already
  * holds), so a transition is one round trip and the caller never keeps a stale run.
  */
@@ -17,37 +17,22 @@ import {
   toolOutputsSchema,
   usageSchema,
 } from '../api/schema';
-import { ACTIVE_STATUSES, type ApiIncompleteDetails, type ApiLastError, type ApiToolCall, type ApiUsage, type ClaimOptions, type Metadata, type RunStatus, type ToolOutput } from '../api/types';
+import { type ApiIncompleteDetails, type ApiLastError, type ApiToolCall, type ApiUsage, type ClaimOptions, type Metadata, type RunStatus, type ToolOutput } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import { InvalidRunTransitionError, RunNotFoundError, RunValidationError, type ValidationIssue } from '../errors';
-import { translateDbError } from '../db-errors';
-import { RUN_POPULATE, type RunRepository } from '../repositories/run.repository';
-import { freshGraphRow, hydrateRuns } from '../repositories/sql/select-graph';
-import {
-  claimStatement,
-  expireStatement,
-  metadataStatement,
-  transitionStatement,
-  type Statement,
-  type SubObjectRows,
-} from './statements';
-import type { TransitionName } from './transitions';
-
-type Row = Record<string, unknown>;
-
-/** Runs one statement on the repository's entity manager (in its transaction, if any); no raw driver error escapes. */
-async function run(repo: RunRepository, statement: Statement): Promise<Row[]> {
-  const em = repo.getEntityManager() as EntityManager;
-  try {
-    return await em.getConnection().execute<Row[]>(statement.sql, statement.params, 'all', em.getTransactionContext());
-  } catch (error) {
-    throw translateDbError(error);
-  }
-}
+import type { TransitionName } from '../lifecycle/transitions';
+import { claimStatement } from '../sql/claim';
+import { expireStatement } from '../sql/expire';
+import { metadataStatement } from '../sql/metadata';
+import { freshGraphRow } from '../sql/run-graph';
+import { transitionStatement, type SubObjectRows } from '../sql/transition';
+import { query, type Row } from './executor';
+import { findById } from './reads';
+import { hydrateRuns } from './unit-of-work';
 
 /** The run as stored now, fully loaded and refreshed in the caller's identity map (a second statement). */
-async function reload(repo: RunRepository, id: string): Promise<RunObject> {
-  const fresh = await repo.findById(id);
+async function reload(em: EntityManager, id: string): Promise<RunObject> {
+  const fresh = await findById(em, id);
   if (!fresh) throw new RunNotFoundError(id);
   return fresh;
 }
@@ -56,10 +41,10 @@ async function reload(repo: RunRepository, id: string): Promise<RunObject> {
  * The run graph a statement returned (see `transitionStatement`), hydrated into the caller's
  * identity map; reloaded instead in the rare case that the statement could not see one of its parts.
  */
-async function hydrated(repo: RunRepository, row: Row, extra: readonly string[] = []): Promise<RunObject> {
+async function hydrated(em: EntityManager, row: Row, extra: readonly string[] = []): Promise<RunObject> {
   const graph = freshGraphRow(row, extra);
-  if (graph === null) return reload(repo, row.id as string);
-  return hydrateRuns(repo.getEntityManager() as EntityManager, [graph])[0];
+  if (graph === null) return reload(em, row.id as string);
+  return hydrateRuns(em, [graph])[0];
 }
 
 const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
@@ -69,12 +54,12 @@ const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
  * status the table does not allow → `InvalidRunTransitionError` naming the status the run had when
  * the statement locked it. Nothing is written in either case.
  */
-async function transition(repo: RunRepository, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
-  const [row] = await run(repo, transitionStatement(name, id, rows));
+async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
+  const [row] = await query(em, transitionStatement(name, id, rows));
   if (!row) throw new RunNotFoundError(id);
-  if (row.moved) return hydrated(repo, row, TRANSITION_KEYS);
+  if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
   // cancel on a cancelling run: nothing written, the run is returned as it is
-  if (name === 'cancel' && row.fromStatus === 'cancelling') return reload(repo, id);
+  if (name === 'cancel' && row.fromStatus === 'cancelling') return reload(em, id);
   throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, name);
 }
 
@@ -97,19 +82,19 @@ function duplicateIssues(ids: string[], field: (i: number) => string, what: stri
 }
 
 /** `queued` → `in_progress`; sets `started_at`. */
-export async function start(repo: RunRepository, id: string): Promise<RunObject> {
-  return transition(repo, 'start', id);
+export async function start(em: EntityManager, id: string): Promise<RunObject> {
+  return transition(em, 'start', id);
 }
 
 /**
  * `in_progress` → `requires_action` with a `submit_tool_outputs` action holding `toolCalls` (at
  * least one, distinct ids; else `RunValidationError` on `tool_calls`).
  */
-export async function requireAction(repo: RunRepository, id: string, toolCalls: ApiToolCall[]): Promise<RunObject> {
+export async function requireAction(em: EntityManager, id: string, toolCalls: ApiToolCall[]): Promise<RunObject> {
   const calls = parseOrThrow(toolCallsSchema, toolCalls, 'tool_calls');
   const duplicates = duplicateIssues(calls.map((c) => c.id), (i) => `tool_calls[${i}].id`, 'tool call id');
   if (duplicates.length > 0) throw new RunValidationError(duplicates);
-  return transition(repo, 'requireAction', id, {
+  return transition(em, 'requireAction', id, {
     requiredAction: {
       id: randomUUID(),
       calls: calls.map((c) => ({ rowId: randomUUID(), id: c.id, name: c.function.name, arguments: c.function.arguments })),
@@ -124,7 +109,7 @@ export async function requireAction(repo: RunRepository, id: string, toolCalls: 
  * the same statement that moves the run (which holds the run's row lock), so a racing transition
  * cannot slip between the check and the move.
  */
-export async function submitToolOutputs(repo: RunRepository, id: string, toolOutputs: ToolOutput[]): Promise<RunObject> {
+export async function submitToolOutputs(em: EntityManager, id: string, toolOutputs: ToolOutput[]): Promise<RunObject> {
   const outputs = parseOrThrow(toolOutputsSchema, toolOutputs, 'tool_outputs');
   const given = outputs.map((o) => o.tool_call_id);
   const duplicates = duplicateIssues(given, (i) => `tool_outputs[${i}].tool_call_id`, 'tool call id');
@@ -132,9 +117,9 @@ export async function submitToolOutputs(repo: RunRepository, id: string, toolOut
   // A run that entered requires_action after this statement's snapshot was taken shows no pending
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
   for (let attempt = 0; ; attempt++) {
-    const [row] = await run(repo, transitionStatement('submitToolOutputs', id, {}, given));
+    const [row] = await query(em, transitionStatement('submitToolOutputs', id, {}, given));
     if (!row) throw new RunNotFoundError(id);
-    if (row.moved) return hydrated(repo, row, TRANSITION_KEYS);
+    if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
     if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
     const pending = row.pending as string[];
     if (pending.length === 0 && attempt === 0) continue;
@@ -156,23 +141,23 @@ function mismatchIssues(given: string[], pending: string[]): ValidationIssue[] {
 }
 
 /** `in_progress` | `cancelling` → `completed`; sets `completed_at`, clears `expires_at`; records `usage` when given. */
-export async function complete(repo: RunRepository, id: string, usage?: ApiUsage): Promise<RunObject> {
-  return transition(repo, 'complete', id, { usage: usageRow(usage) });
+export async function complete(em: EntityManager, id: string, usage?: ApiUsage): Promise<RunObject> {
+  return transition(em, 'complete', id, { usage: usageRow(usage) });
 }
 
 /** `queued` | `in_progress` | `cancelling` → `failed` with `last_error` (required); sets `failed_at`, clears `expires_at`. */
-export async function fail(repo: RunRepository, id: string, lastError: ApiLastError, usage?: ApiUsage): Promise<RunObject> {
+export async function fail(em: EntityManager, id: string, lastError: ApiLastError, usage?: ApiUsage): Promise<RunObject> {
   const e = parseOrThrow(lastErrorSchema, lastError, 'last_error');
   const usageRows = usageRow(usage);
-  return transition(repo, 'fail', id, { lastError: { id: randomUUID(), code: e.code, message: e.message }, usage: usageRows });
+  return transition(em, 'fail', id, { lastError: { id: randomUUID(), code: e.code, message: e.message }, usage: usageRows });
 }
 
 /** `in_progress` | `cancelling` → `incomplete` with `incomplete_details` (required); sets `completed_at`, clears `expires_at`. */
-export async function markIncomplete(repo: RunRepository, id: string, details: ApiIncompleteDetails, usage?: ApiUsage): Promise<RunObject> {
+export async function markIncomplete(em: EntityManager, id: string, details: ApiIncompleteDetails, usage?: ApiUsage): Promise<RunObject> {
   const d = parseOrThrow(incompleteDetailsSchema.nullable(), details, 'incomplete_details');
   if (d === null) throw RunValidationError.of('incomplete_details', 'is required');
   const usageRows = usageRow(usage);
-  return transition(repo, 'markIncomplete', id, { incompleteDetails: { id: randomUUID(), reason: d.reason ?? null }, usage: usageRows });
+  return transition(em, 'markIncomplete', id, { incompleteDetails: { id: randomUUID(), reason: d.reason ?? null }, usage: usageRows });
 }
 
 /**
@@ -180,13 +165,13 @@ export async function markIncomplete(repo: RunRepository, id: string, details: A
  * a `cancelling` run is returned unchanged. The target is chosen from the status the run has when
  * the statement locks it, so a cancel racing a `start` is never lost: it lands as `cancelling`.
  */
-export async function cancel(repo: RunRepository, id: string): Promise<RunObject> {
-  return transition(repo, 'cancel', id);
+export async function cancel(em: EntityManager, id: string): Promise<RunObject> {
+  return transition(em, 'cancel', id);
 }
 
 /** `cancelling` → `cancelled`; sets `cancelled_at`, clears `expires_at`. */
-export async function confirmCancelled(repo: RunRepository, id: string): Promise<RunObject> {
-  return transition(repo, 'confirmCancelled', id);
+export async function confirmCancelled(em: EntityManager, id: string): Promise<RunObject> {
+  return transition(em, 'confirmCancelled', id);
 }
 
 /**
@@ -195,11 +180,11 @@ export async function confirmCancelled(repo: RunRepository, id: string): Promise
  * database's clock. Safe to run from several processes at once: each overdue run is expired, and
  * counted, by exactly one of them, so their counts add up to the number of overdue runs.
  */
-export async function expireOverdue(repo: RunRepository, now?: Date): Promise<number> {
+export async function expireOverdue(em: EntityManager, now?: Date): Promise<number> {
   if (now !== undefined && !(now instanceof Date && Number.isFinite(now.getTime()))) {
     throw RunValidationError.of('now', 'must be a valid Date');
   }
-  const [row] = await run(repo, expireStatement(now));
+  const [row] = await query(em, expireStatement(now));
   return Number(row?.expired ?? 0);
 }
 
@@ -212,20 +197,15 @@ export async function expireOverdue(repo: RunRepository, now?: Date): Promise<nu
  * (`expireOverdue`), and a worker should not begin work the store is about to declare expired.
  * (An explicit `start(id)` judges the status only, as the transition table says.)
  */
-export async function claimNext(repo: RunRepository, options: ClaimOptions = {}): Promise<RunObject | null> {
-  const [row] = await run(repo, claimStatement({ assistantId: options.assistant_id, model: options.model }));
-  return row ? hydrated(repo, row) : null;
+export async function claimNext(em: EntityManager, options: ClaimOptions = {}): Promise<RunObject | null> {
+  const [row] = await query(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
+  return row ? hydrated(em, row) : null;
 }
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */
-export async function updateMetadata(repo: RunRepository, id: string, metadata: Metadata | null): Promise<RunObject> {
+export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
-  const [row] = await run(repo, metadataStatement(id, m));
+  const [row] = await query(em, metadataStatement(id, m));
   if (!row) throw new RunNotFoundError(id);
-  return hydrated(repo, row);
-}
-
-/** The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or `null`. */
-export async function findActiveForThread(repo: RunRepository, threadId: string): Promise<RunObject | null> {
-  return repo.findOne({ threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true });
+  return hydrated(em, row);
 }

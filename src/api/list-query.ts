@@ -2,7 +2,7 @@
  * Validation of list queries and aggregate filters: what the caller passed, checked and
  * normalised into a `ListSpec` (a list's members plus the page wanted). Pure; no I/O.
  */
-import { RUN_STATUSES, type RunCountFilter, type RunListQuery, type RunStatus } from '../api/types';
+import { RUN_STATUSES, type RunCountFilter, type RunListQuery, type RunStatus } from './types';
 import { InvalidListQueryError } from '../errors';
 
 export const DEFAULT_LIST_LIMIT = 20;

@@ -8,8 +8,8 @@
  * The created-at window is a range on the scope's index, or a bitmap scan of
  * `run_object_created_brin` when unscoped.
  */
-import type { AggregateFilter } from './list-query';
-import type { Sql } from './page-sql';
+import type { AggregateFilter } from '../api/list-query';
+import type { Statement } from './statement';
 
 /** The filter's conditions on the run `r`: scope, then the created-at window (compared in SQL: `to_timestamp` takes the unix seconds as given). */
 function filterConds(filter: AggregateFilter, params: unknown[]): string[] {
@@ -28,18 +28,18 @@ function filterConds(filter: AggregateFilter, params: unknown[]): string[] {
 const where = (conds: string[]) => (conds.length ? ` where ${conds.join(' and ')}` : '');
 
 /** Rows `{ status, runs }`, one per status present (the caller fills in the zeros). */
-export function countByStatusSql(filter: AggregateFilter): Sql {
+export function countByStatusStatement(filter: AggregateFilter): Statement {
   const params: unknown[] = [];
   const conds = filterConds(filter, params);
-  return { text: `select r."status", count(*) as "runs" from "run_object" r${where(conds)} group by r."status"`, params };
+  return { sql: `select r."status", count(*) as "runs" from "run_object" r${where(conds)} group by r."status"`, params };
 }
 
 /** One row `{ runs, prompt_tokens, completion_tokens, total_tokens }` (bigints, as strings from pg). */
-export function usageTotalsSql(filter: AggregateFilter): Sql {
+export function usageTotalsStatement(filter: AggregateFilter): Statement {
   const params: unknown[] = [];
   const conds = filterConds(filter, params);
   return {
-    text:
+    sql:
       'select count(*) as "runs", ' +
       'coalesce(sum(u."prompt_tokens"), 0) as "prompt_tokens", ' +
       'coalesce(sum(u."completion_tokens"), 0) as "completion_tokens", ' +

@@ -2,7 +2,8 @@
  * Translation of database errors into the package's error classes, at the repository boundary
  * (the same idea as Medusa's db-error-mapper): no raw driver error reaches a caller.
  */
-import { RunStoreError, RunValidationError } from './errors';
+import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../errors';
+import { THREAD_ACTIVE_RUN_INDEX } from '../entities/schema-names';
 
 /** The PostgreSQL error fields we read (present on pg errors and on MikroORM's wrappers of them). */
 export interface PgErrorLike {
@@ -32,13 +33,15 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
 }
 
 /**
- * Maps what remains after the caller handled the errors it expects: data errors (class 22: a
- * value out of range, bad text encoding) and integrity errors (class 23) become a
- * `RunValidationError`; anything else is rethrown as it is (a connection failure is not the
- * caller's input's fault).
+ * Maps a failed statement: the thread lock's unique index becomes `ThreadHasActiveRunError` (on
+ * `threadId`, when the caller knows which thread it wrote; the active run's id is the caller's to
+ * look up), data errors (class 22: a value out of range, bad text encoding) and integrity errors
+ * (class 23) a `RunValidationError`; anything else is rethrown as it is (a connection failure is
+ * not the caller's input's fault).
  */
-export function translateDbError(error: unknown): unknown {
+export function translateDbError(error: unknown, threadId?: string): unknown {
   if (error instanceof RunStoreError) return error;
+  if (isUniqueViolation(error, THREAD_ACTIVE_RUN_INDEX)) return new ThreadHasActiveRunError(threadId ?? '(unknown)', null);
   const pg = pgErrorOf(error);
   if (pg?.code?.startsWith('22') || pg?.code?.startsWith('23')) {
     const field = pg.column ?? pg.constraint ?? pg.table ?? '(input)';

@@ -1,6 +1,6 @@
 /**
- * The SQL of the lifecycle, built from the transition table (transitions.ts). Pure: text and
- * parameters, no I/O. Placeholders are `?` (MikroORM's `Connection#execute` binds them).
+ * A transition's statement, built from the transition table (lifecycle/transitions.ts). Pure: text
+ * and parameters, no I/O. `claim.ts`, `expire.ts` and `metadata.ts` build the other moves.
  *
  * A transition is ONE statement, so the database decides every race:
  *
@@ -19,8 +19,7 @@
  * transition), built from the update's and the inserts' `returning`. Timestamps come from the database clock, `clock_timestamp()`, evaluated after
  * the row lock is taken, so a run's timestamps follow the order in which its transitions committed.
  */
-import { ACTIVE_STATUSES, type RunStatus } from '../api/types';
-import { PART_ID_COLUMNS, RUN_GRAPH_COLUMNS, runGraphColumns, type PartSources } from '../repositories/sql/select-graph';
+import type { RunStatus } from '../api/types';
 import {
   HOLDS_REQUIRED_ACTION,
   ON_ENTRY,
@@ -28,17 +27,9 @@ import {
   TRANSITIONS,
   type TimestampEffect,
   type TransitionName,
-} from './transitions';
-
-export interface Statement {
-  sql: string;
-  params: unknown[];
-}
-
-/** A quoted list of statuses. Only ever statuses from our own table, never caller input. */
-export function statusList(statuses: readonly RunStatus[]): string {
-  return statuses.map((s) => `'${s}'`).join(', ');
-}
+} from '../lifecycle/transitions';
+import { PART_ID_COLUMNS, runGraphColumns, type PartSources } from './run-graph';
+import { statusList, type Statement } from './statement';
 
 /** An owned row to insert together with the transition (its id is generated in the process). */
 export interface SubObjectRows {
@@ -167,54 +158,4 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
   sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS} from cur left join upd r on true`;
   return { sql, params };
-}
-
-/**
- * `claimNext`: the oldest free `queued` run (not past `expires_at`), locked with `skip locked` so
- * concurrent claimers never wait for or take the same run, then moved to `in_progress` by an update
- * that re-checks `status = 'queued'` itself (the update is the compare-and-set; the sub-select only
- * picks a candidate). Result: the claimed run's graph (as `transitionStatement`'s) or no row.
- */
-export function claimStatement(filters: { assistantId?: string; model?: string } = {}): Statement {
-  const params: unknown[] = [];
-  let where = `status = 'queued' and (expires_at is null or expires_at > statement_timestamp())`;
-  if (filters.assistantId !== undefined) {
-    where += ' and assistant_id = ?';
-    params.push(filters.assistantId);
-  }
-  if (filters.model !== undefined) {
-    where += ' and model = ?';
-    params.push(filters.model);
-  }
-  const set = setClauses('claim', `'queued'`);
-  const sql =
-    `with picked as materialized (select id from run_object where ${where} order by created_at, id limit 1 for update skip locked)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
-    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS} from upd r`;
-  return { sql, params };
-}
-
-/**
- * `expireOverdue`: every active run with `expires_at <= now` (default: the statement's time on the
- * database clock) → `expired`. The overdue rows are locked in `id` order, so concurrent expirers
- * queue behind one another instead of deadlocking; a row another expirer (or any transition)
- * changed meanwhile is re-checked after the wait and skipped when no longer active, so each run is
- * counted by exactly one caller. Result: `[{ expired }]`.
- */
-export function expireStatement(now?: Date): Statement {
-  const active = statusList(ACTIVE_STATUSES);
-  const set = setClauses('expire', 'r.status');
-  const sql =
-    `with due as materialized (select id from run_object where status in (${active}) and expires_at <= coalesce(?::timestamptz, statement_timestamp()) order by id for update)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')} from due where r.id = due.id and r.status in (${active}) returning r.id)` +
-    ' select count(*)::int as expired from upd';
-  return { sql, params: [now ? now.toISOString() : null] };
-}
-
-/** `updateMetadata`: replaces `metadata` in any status. Result: the run's new graph (as `transitionStatement`'s) or no row. */
-export function metadataStatement(runId: string, metadata: Record<string, string> | null): Statement {
-  return {
-    sql: `with upd as (update run_object set metadata = ?::jsonb where id = ? returning *) select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS} from upd r`,
-    params: [metadata === null ? null : JSON.stringify(metadata), runId],
-  };
 }

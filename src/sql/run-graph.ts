@@ -1,0 +1,119 @@
+/**
+ * The run graph as one statement's columns: the run's columns, each to-one part as a JSON object and
+ * each ordered collection as a JSON array built by a correlated subquery, keyed by property names
+ * (the unit-of-work bridge, repositories/unit-of-work.ts, turns such a row into a managed graph).
+ * Used by `findById`, the list pages and every statement that writes a run and returns it.
+ */
+import type { Statement } from './statement';
+
+/** The to-one parts a transition may write in the same statement that reads the graph. */
+export type WrittenPart = 'requiredAction' | 'lastError' | 'incompleteDetails' | 'usage';
+
+/**
+ * Where a written part's rows come from instead of its table: a data-modifying CTE of the same
+ * statement, with `returning *` (a statement does not see its own writes in the tables). For
+ * `requiredAction`, `[action CTE, tool calls CTE]`.
+ */
+export type PartSources = Partial<Record<Exclude<WrittenPart, 'requiredAction'>, string>> & { requiredAction?: readonly [string, string] };
+
+const toolCallJson =
+  `json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", ` +
+  `'functionName', c."function_name", 'functionArguments', c."function_arguments") order by c."position")`;
+
+/**
+ * The run row `r` with all its parts, keyed by property name. Subqueries use the (…, position)
+ * unique indexes. With `sources`, the named parts are read from the statement's own insert CTEs.
+ */
+export function runGraphColumns(sources: PartSources = {}): string {
+  const action = sources.requiredAction
+    ? `(select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select ${toolCallJson} from ${sources.requiredAction[1]} c), '[]'::json)) ` +
+      `from ${sources.requiredAction[0]} a) as "requiredAction"`
+    : `(select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select ${toolCallJson} ` +
+      `from "run_tool_call" c where c."required_action_id" = a."id"), '[]'::json)) ` +
+      `from "run_required_action" a where a."id" = r."required_action_id") as "requiredAction"`;
+  const from = (part: Exclude<WrittenPart, 'requiredAction'>, table: string, alias: string, column: string) =>
+    sources[part] ? `${sources[part]} ${alias}` : `"${table}" ${alias} where ${alias}."id" = r."${column}"`;
+  return [
+    'r."id"',
+    'r."object"',
+    'r."created_at" as "createdAt"',
+    'r."thread_id" as "threadId"',
+    'r."assistant_id" as "assistantId"',
+    'r."status"',
+    action,
+    `(select json_build_object('id', e."id", 'code', e."code", 'message', e."message") from ${from('lastError', 'run_last_error', 'e', 'last_error_id')}) as "lastError"`,
+    'r."expires_at" as "expiresAt"',
+    'r."started_at" as "startedAt"',
+    'r."cancelled_at" as "cancelledAt"',
+    'r."failed_at" as "failedAt"',
+    'r."completed_at" as "completedAt"',
+    `(select json_build_object('id', d."id", 'reason', d."reason") from ${from('incompleteDetails', 'run_incomplete_details', 'd', 'incomplete_details_id')}) as "incompleteDetails"`,
+    'r."model"',
+    'r."instructions"',
+    `coalesce((select json_agg(json_build_object('id', t."id", 'run', t."run_id", 'position', t."position", 'type', t."type", ` +
+      `'function', t."function", 'fileSearch', t."file_search") order by t."position") from "run_tool" t where t."run_id" = r."id"), '[]'::json) as "tools"`,
+    `coalesce((select json_agg(json_build_object('id', f."id", 'run', f."run_id", 'position', f."position", 'fileId', f."file_id") order by f."position") ` +
+      `from "run_file_id" f where f."run_id" = r."id"), '[]'::json) as "fileIds"`,
+    'r."carries_file_ids" as "carriesFileIds"',
+    'r."metadata"',
+    `(select json_build_object('id', u."id", 'promptTokens', u."prompt_tokens", 'completionTokens', u."completion_tokens", 'totalTokens', u."total_tokens") ` +
+      `from ${from('usage', 'run_usage', 'u', 'usage_id')}) as "usage"`,
+    'r."temperature"',
+    'r."top_p" as "topP"',
+    'r."max_prompt_tokens" as "maxPromptTokens"',
+    'r."max_completion_tokens" as "maxCompletionTokens"',
+    `(select json_build_object('id', s."id", 'type', s."type", 'lastMessages', s."last_messages", 'hasLastMessages', s."has_last_messages") ` +
+      `from "run_truncation_strategy" s where s."id" = r."truncation_strategy_id") as "truncationStrategy"`,
+    `(select json_build_object('id', k."id", 'mode', k."mode", 'type', k."type", 'functionName', k."function_name") ` +
+      `from "run_tool_choice" k where k."id" = r."tool_choice_id") as "toolChoice"`,
+    'r."parallel_tool_calls" as "parallelToolCalls"',
+    `(select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema") from "run_response_format" p where p."id" = r."response_format_id") as "responseFormat"`,
+  ].join(', ');
+}
+
+/** The run row `r` with all its parts (every part read from its table), keyed by property name. */
+export const RUN_GRAPH_COLUMNS = runGraphColumns();
+
+/** Each to-one part's foreign key column on `run_object`. */
+const PART_ID_COLUMN = {
+  requiredAction: 'required_action_id',
+  lastError: 'last_error_id',
+  incompleteDetails: 'incomplete_details_id',
+  usage: 'usage_id',
+  truncationStrategy: 'truncation_strategy_id',
+  toolChoice: 'tool_choice_id',
+  responseFormat: 'response_format_id',
+} as const;
+export type PartName = keyof typeof PART_ID_COLUMN;
+export const PART_NAMES = Object.keys(PART_ID_COLUMN) as PartName[];
+const idKey = (part: PartName) => `${part}Id` as const;
+
+/**
+ * The run's part ids (`requiredActionId`, …), selected beside `runGraphColumns` by statements that
+ * write the run and return its graph in one go. Such a statement reads the run row fresh (its
+ * update's `returning`, after waiting for the row lock) but the parts' tables as of the statement's
+ * snapshot, which a writer that committed while the statement waited is not part of: a part that
+ * writer inserted would read as missing. The ids tell (`freshGraphRow`).
+ */
+export const PART_ID_COLUMNS = PART_NAMES.map((part) => `r."${PART_ID_COLUMN[part]}" as "${idKey(part)}"`).join(', ');
+
+/**
+ * The graph row of a result row of `runGraphColumns` + `PART_ID_COLUMNS` (and any `extra` keys,
+ * dropped), or `null` when a part the run references is missing from it (read before the writer
+ * that inserted it committed): the caller then reloads the run instead.
+ */
+export function freshGraphRow(row: Record<string, unknown>, extra: readonly string[] = []): Record<string, unknown> | null {
+  const graph = { ...row };
+  for (const part of PART_NAMES) {
+    const key = idKey(part);
+    if (graph[key] !== null && graph[part] === null) return null;
+    delete graph[key];
+  }
+  for (const key of extra) delete graph[key];
+  return graph;
+}
+
+/** The run with id `runId` and all its parts: one row, or none. */
+export function selectRunStatement(runId: string): Statement {
+  return { sql: `select ${RUN_GRAPH_COLUMNS} from "run_object" r where r."id" = ?`, params: [runId] };
+}
