@@ -1,48 +1,124 @@
 /**
- * The one executor of the store's own statements (src/sql): every statement goes through `query`.
- * It runs on the caller's entity manager — inside its transaction when it has one — with the
- * parameters bound (MikroORM's `Connection#execute` would splice them into the text as escaped
- * literals, which for a batch's JSON parameters costs more than the whole rest of the write),
- * shows in MikroORM's query logger like the ORM's own statements (with their timing), and lets
- * no raw driver error out.
+ * The one executor of the store's own statements (src/sql): every statement goes through `read`
+ * or `write`, and the store's few multi-statement writes through `transaction`. A statement runs
+ * on the caller's entity manager — inside its transaction when it has one — with its parameters
+ * bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
+ * which for a batch's JSON parameters costs more than the whole rest of the write), shows in
+ * MikroORM's query logger like the ORM's own statements (with their timing), and no raw driver
+ * error leaves it (db-errors.ts).
+ *
+ * Transient failures are retried here, bounded, and only where repeating cannot change the
+ * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (it is
+ * aborted; only the caller can retry it), a statement that never reached the server (no
+ * connection could be opened, the server was starting) or that the server rolled back whole
+ * (serialization failure, deadlock), and a read whose connection was lost.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { RunStoreUnavailableError } from '../errors';
+import { runStoreSettingsOf } from '../settings';
 import type { Statement } from '../sql/statement';
-import { translateDbError } from './db-errors';
+import { translateDbError, type FailureContext } from './db-errors';
 
 export type Row = Record<string, unknown>;
 
 /**
- * The rows `statement` returns, run on `em`'s connection (in its transaction, if any). A write that
- * inserts runs of one thread names it, for the `ThreadHasActiveRunError` of its thread lock.
+ * Where a read goes: `replica` — a read replica when the ORM has `replicas` configured (and
+ * `preferReadReplicas` is not off), for reads that show; `primary` — the write connection, for reads
+ * that decide or must see the caller's own writes. Inside a transaction every statement runs on the
+ * transaction's connection, whatever this says.
  */
-export async function query<T extends Row = Row>(em: EntityManager, statement: Statement, threadId?: string): Promise<T[]> {
-  const connection = em.getConnection();
-  const knex = connection.getKnex();
-  const raw = knex.raw(statement.sql, statement.params as never[]);
-  const ctx = em.getTransactionContext();
-  const started = Date.now();
+export type ReadFrom = 'replica' | 'primary';
+
+/** The rows of a statement that only reads. */
+export function read<T extends Row = Row>(em: EntityManager, statement: Statement, from: ReadFrom = 'primary'): Promise<T[]> {
+  return run<T>(em, statement, false, undefined, from);
+}
+
+/**
+ * The rows of a statement that writes. A write that inserts runs of one thread names it, for the
+ * `ThreadHasActiveRunError` of its thread lock.
+ */
+export function write<T extends Row = Row>(em: EntityManager, statement: Statement, threadId?: string): Promise<T[]> {
+  return run<T>(em, statement, true, threadId);
+}
+
+/**
+ * `fn` in a transaction on `em` (a savepoint inside the caller's transaction, if it has one); a
+ * failure of any statement in it, or of its commit, is judged as the transaction's.
+ */
+export async function transaction<T>(em: EntityManager, fn: (tx: EntityManager) => Promise<T>, threadId?: string): Promise<T> {
+  const context: FailureContext = { write: true, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
   try {
-    const result = (await (ctx ? raw.transacting(ctx) : raw)) as { rows: T[] };
-    log(em, statement, { took: Date.now() - started, results: result.rows.length });
-    return result.rows;
+    return await em.transactional(fn);
   } catch (error) {
-    log(em, statement, { took: Date.now() - started, level: 'error' });
-    throw translateDbError(error, threadId);
+    throw translateDbError(error, context);
   }
 }
 
+/** Delays between attempts of a retried statement (ms); jittered by up to half. */
+const BACKOFF_MS = [20, 100, 400];
+
+async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string, from: ReadFrom = 'primary'): Promise<T[]> {
+  const context: FailureContext = { write: isWrite, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
+  const retries = context.inCallerTransaction ? 0 : runStoreSettingsOf(em).retries;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await once<T>(em, statement, from);
+    } catch (error) {
+      const translated = translateDbError(error, context);
+      if (attempt >= retries || !repeatable(translated, isWrite)) throw translated;
+      const delay = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * (delay / 2)));
+    }
+  }
+}
+
+/** Whether repeating the statement cannot change the outcome the caller sees. */
+function repeatable(error: unknown, isWrite: boolean): boolean {
+  if (!(error instanceof RunStoreUnavailableError) || !error.retryable) return false;
+  switch (error.reason) {
+    case 'connect_failed':
+    case 'server_unavailable':
+    case 'conflict':
+      return !error.outcomeUnknown;
+    case 'connection_lost':
+      return !isWrite;
+    default:
+      return false;
+  }
+}
+
+async function once<T extends Row>(em: EntityManager, statement: Statement, from: ReadFrom): Promise<T[]> {
+  const ctx = em.getTransactionContext();
+  const type = from === 'replica' && !ctx && em.config.get('preferReadReplicas') !== false ? 'read' : 'write';
+  const connection = em.getConnection(type);
+  const raw = connection.getKnex().raw(statement.sql, statement.params as never[]);
+  const started = Date.now();
+  try {
+    const result = (await (ctx ? raw.transacting(ctx) : raw)) as { rows: T[] };
+    log(em, connection, type, statement, { took: Date.now() - started, results: result.rows.length });
+    return result.rows;
+  } catch (error) {
+    log(em, connection, type, statement, { took: Date.now() - started, level: 'error' });
+    throw error;
+  }
+}
+
+type Connection = ReturnType<EntityManager['getConnection']>;
+
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */
-function log(em: EntityManager, statement: Statement, context: { took: number; results?: number; level?: 'error' }): void {
+function log(em: EntityManager, connection: Connection, type: 'read' | 'write', statement: Statement, context: { took: number; results?: number; level?: 'error' }): void {
   const logger = em.config.getLogger();
   if (!logger.isEnabled('query')) return;
   const platform = em.getPlatform();
   const text = logger.isEnabled('query-params')
     ? platform.formatQuery(statement.sql, statement.params as unknown[])
-    : em.getConnection().getKnex().client.positionBindings(statement.sql);
+    : connection.getKnex().client.positionBindings(statement.sql);
+  // The connection's name as MikroORM's own log lines give it (replicas are `read-1`, … unless named).
+  const options = (connection as unknown as { options?: { name?: string; host?: string } }).options;
   logger.logQuery({
     level: context.level ?? 'info',
-    connection: { type: 'write', name: em.config.get('name') ?? em.config.get('host') },
+    connection: { type, name: options?.name ?? em.config.get('name') ?? options?.host },
     query: text,
     params: statement.params as unknown[],
     took: context.took,

@@ -8,13 +8,14 @@ import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { apiRunSchema, createRunSchema, parseOrThrow } from '../api/schema';
 import { fillRunFromApi } from '../api/to-entities';
-import { ACTIVE_STATUSES, type ApiRunInput, type CreateRunInput } from '../api/types';
+import type { ApiRunInput, CreateRunInput } from '../api/types';
 import { RunObject } from '../entities/run-object.entity';
-import { RunStoreError, ThreadHasActiveRunError } from '../errors';
+import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../errors';
+import { activeRunIdStatement } from '../sql/active-run';
 import { runStoreSettingsOf } from '../settings';
 import { appendApiRunRows, deleteRunsStatement, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
 import type { Statement } from '../sql/statement';
-import { query } from './executor';
+import { read, transaction, write } from './executor';
 import { registerManaged } from './unit-of-work';
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -40,8 +41,11 @@ export interface PreparedRunImport {
   readonly statement: Statement | null;
 }
 
+/** The batches `prepareRunImport` made: only those are taken as prepared (a look-alike object could carry any SQL). */
+const PREPARED = new WeakSet<object>();
+
 function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is PreparedRunImport {
-  return (batch as PreparedRunImport).prepared === true;
+  return PREPARED.has(batch as object);
 }
 
 /**
@@ -51,6 +55,7 @@ function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is
  * time and garbage of a bulk import.
  */
 export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunImport {
+  if (!Array.isArray(apiRuns)) throw RunValidationError.of('runs', 'must be an array of run objects, or a batch from prepareRunImport');
   const results: (RunStoreError | null)[] = new Array<RunStoreError | null>(apiRuns.length).fill(null);
   const valid: { index: number; run: ApiRunInput }[] = [];
   const rows = emptyRows();
@@ -68,7 +73,10 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
     appendApiRunRows(rows, run);
     ids.add(run.id);
   }
-  return { prepared: true, results, valid, ids: [...ids], statement: valid.length === 0 ? null : insertRowsStatement(rows) };
+  const statement = valid.length === 0 ? null : Object.freeze(insertRowsStatement(rows));
+  const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement });
+  PREPARED.add(prepared);
+  return prepared;
 }
 
 /**
@@ -136,21 +144,26 @@ export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[
     if (stale) uow.unsetIdentity(stale);
   }
   try {
-    await em.transactional(async (tx) => {
-      await query(tx, deleteRunsStatement(ids));
-      await query(tx, statement);
+    await transaction(em, async (tx) => {
+      await write(tx, deleteRunsStatement(ids));
+      await write(tx, statement);
     });
   } catch (error) {
-    // The database refused the batch (a thread lock, a value): written again run by run.
-    if (!(error instanceof RunStoreError)) throw error;
-    for (const { index, run } of valid) {
-      try {
-        await insertGraph(em, fillRunFromApi(new RunObject(), run), true);
-      } catch (single) {
-        if (!(single instanceof RunStoreError)) throw single;
-        results[index] = single;
+    // An availability error: nothing of the batch was written (its transaction rolled back).
+    if (!isInputError(error)) throw error;
+    // The database refused the batch (a thread lock, a value): written again run by run, in order
+    // (a later run with the same id wins), each in a savepoint of ONE transaction, so that a
+    // failure that is not the input's fault still leaves nothing of the batch written.
+    await transaction(em, async (tx) => {
+      for (const { index, run } of valid) {
+        try {
+          await insertGraph(tx, fillRunFromApi(new RunObject(), run), true);
+        } catch (single) {
+          if (!isInputError(single)) throw single;
+          results[index] = single;
+        }
       }
-    }
+    });
   }
   return results;
 }
@@ -164,23 +177,38 @@ async function insertGraph(em: EntityManager, run: RunObject, replace: boolean):
   const statement = insertGraphStatement([run]);
   try {
     if (replace) {
-      await em.transactional(async (tx) => {
-        await query(tx, deleteRunsStatement([run.id]));
-        await query(tx, statement, run.threadId);
-      });
+      await transaction(
+        em,
+        async (tx) => {
+          await write(tx, deleteRunsStatement([run.id]));
+          await write(tx, statement, run.threadId);
+        },
+        run.threadId,
+      );
     } else {
-      await query(em, statement, run.threadId);
+      await write(em, statement, run.threadId);
     }
   } catch (error) {
     throw await withActiveRun(em, error);
   }
 }
 
-/** A thread-lock refusal, completed with the id of the thread's active run (looked up); other errors as they are. */
+/** Whether `error` refuses the input (a run of the batch), rather than saying the store failed. */
+function isInputError(error: unknown): error is RunValidationError | ThreadHasActiveRunError {
+  return error instanceof RunValidationError || error instanceof ThreadHasActiveRunError;
+}
+
+/**
+ * A thread-lock refusal, completed with the id of the thread's active run, looked up on the same
+ * connection (in the same transaction, when there is one); other errors as they are. If the
+ * lookup itself fails, the refusal is still the answer, without the id.
+ */
 async function withActiveRun(em: EntityManager, error: unknown): Promise<unknown> {
   if (!(error instanceof ThreadHasActiveRunError) || error.activeRunId !== null) return error;
-  const active = await em
-    .fork()
-    .findOne(RunObject, { threadId: error.threadId, status: { $in: [...ACTIVE_STATUSES] } }, { fields: ['id'] });
-  return new ThreadHasActiveRunError(error.threadId, active?.id ?? null);
+  try {
+    const [row] = await read<{ id: string }>(em, activeRunIdStatement(error.threadId));
+    return new ThreadHasActiveRunError(error.threadId, row?.id ?? null);
+  } catch {
+    return error;
+  }
 }

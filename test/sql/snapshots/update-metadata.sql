@@ -1,4 +1,4 @@
-with upd as (update run_object set metadata = ?::jsonb
+with upd as (update run_object set metadata = ?::json
 where id = ?
 returning *)
 select r."id", r."object", r."created_at" as "createdAt", r."thread_id" as "threadId", r."assistant_id" as "assistantId", r."status", (select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", 'functionName', c."function_name", 'functionArguments', c."function_arguments")
