@@ -76,7 +76,7 @@ it('installs from the packed tarball and works from a service: require, migrate,
   const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: ROOT });
   const [{ filename, files }] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
   const shipped = files.map((f) => f.path);
-  expect(shipped).toEqual(expect.arrayContaining(['dist/src/index.js', 'dist/src/cli/main.js', 'package.json', 'README.md']));
+  expect(shipped).toEqual(expect.arrayContaining(['dist/src/index.js', 'dist/src/cli/main.js', 'package.json', 'README.md', 'docs/run-lifecycle.md', 'docs/api-reference.md']));
   expect(shipped.some((f) => f.startsWith('dist/migrations/Migration') && f.endsWith('.js'))).toBe(true);
   expect(shipped.some((f) => f.startsWith('test/') || f.startsWith('dist/test/'))).toBe(false);
   // MikroORM's packages are the service's: peers with ranges, none a dependency of the package.
