@@ -6,6 +6,7 @@ import type { Command } from '../command';
 import { COMMON_HELP, parseFlags, withOrm, write } from '../command';
 import { filterFromFlags, filterOptions, type RunFilter } from '../filters';
 import { help } from './migrate';
+import { jsonLine } from '../jsonl';
 
 /**
  * Every run the filter matches, oldest first, as API objects built by PostgreSQL
@@ -42,7 +43,7 @@ ${COMMON_HELP}`,
     return withOrm(values['database-url'], {}, async (orm) => {
       let n = 0;
       for await (const run of exportRuns(orm, filter)) {
-        await write(process.stdout, `${JSON.stringify(run)}\n`);
+        await write(process.stdout, `${jsonLine(run)}\n`);
         n++;
       }
       if (process.stderr.isTTY) process.stderr.write(`exported ${n} run${n === 1 ? '' : 's'}\n`);
