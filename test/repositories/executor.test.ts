@@ -6,7 +6,8 @@
  * - a write whose connection was lost is never repeated (its outcome is unknown), a read is;
  * - the administrator's termination (57P01) is a lost connection;
  * - inside the caller's transaction nothing is retried (the transaction is aborted: a second try
- *   could only fail, and hide the first failure) and nothing is retryable.
+ *   could only fail, and hide the first failure) and nothing is retryable — not even a prepared
+ *   statement gone stale, which outside a transaction is prepared again under a new name.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RunObject, RunStoreUnavailableError } from '../../src';
@@ -159,5 +160,33 @@ describe("inside the caller's transaction", () => {
       { id: a, status: 'in_progress' },
       { id: b, status: 'in_progress' },
     ]);
+  });
+
+  it('a prepared statement gone stale (a column changed type): the call fails, is not tried again in the aborted transaction, and the next one works', async () => {
+    const id = await inProgressRun();
+    const [{ type }] = await db.sql<{ type: string }>(`select data_type as type from information_schema.columns where table_name = 'run_object' and column_name = 'metadata'`);
+    const other = type === 'json' ? 'jsonb' : 'json';
+    const orm = await db.createOrm({ pool: { min: 0, max: 1 } }); // one connection: the one that prepared the read
+    try {
+      await orm.em.fork().getRepository(RunObject).getById(id);
+      await db.sql(`alter table run_object alter column metadata type ${other} using metadata::${other}`);
+      let caught: unknown;
+      await orm.em
+        .fork()
+        .transactional((em) =>
+          em.getRepository(RunObject).getById(id).catch((error: unknown) => {
+            caught = error;
+            throw error;
+          }),
+        )
+        .catch(() => undefined);
+      expect(caught).toBeInstanceOf(RunStoreUnavailableError);
+      // PostgreSQL's refusal itself (a second try would have been refused as 25P02, transaction aborted)
+      expect(caught).toMatchObject({ code: '0A000' });
+      await expect(orm.em.fork().transactional((em) => em.getRepository(RunObject).getById(id))).resolves.toMatchObject({ id, status: 'in_progress' });
+    } finally {
+      await orm.close(true);
+      await db.sql(`alter table run_object alter column metadata type ${type} using metadata::${type}`);
+    }
   });
 });
