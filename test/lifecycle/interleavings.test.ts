@@ -160,13 +160,22 @@ describe('expireOverdue locks the overdue runs in id order', () => {
     const physical = await db.sql<{ id: string }>(`select id from run_object where id = any($1) order by ctid`, [[low.id, high.id]]);
     expect(physical.map((r) => r.id)).toEqual([high.id, low.id]);
 
+    // The expirers' connections scan tables in their physical order (no index scans): the planner
+    // may otherwise pick the primary key's index, whose order is `id` order anyway, and a statement
+    // without `order by id` would lock in id order by chance. And they never retry: a deadlock the
+    // store retried (a conflict is retryable) could heal unseen.
+    const scanning = await db.createOrm(
+      { driverOptions: { connection: { options: '-c enable_indexscan=off -c enable_indexonlyscan=off -c enable_bitmapscan=off' } } },
+      { retries: 0 },
+    );
+    const expire = () => scanning.em.fork().getRepository(RunObject).expireOverdue();
     const holder = await holdTransaction(db);
     let expirers: Promise<number>[] = [];
     try {
       await holder.query(lockRow, [low.id]);
-      expirers = [db.runs().expireOverdue()];
+      expirers = [expire()];
       await untilBlocked(db, holder.pid, expirers);
-      expirers.push(db.runs().expireOverdue());
+      expirers.push(expire());
       await untilBlocked(db, 'anyone', expirers, { count: 2 });
       // the third party goes on in id order: with the expirers holding nothing yet, it gets `high` at once
       await within(holder.query(lockRow, [high.id]), 3_000, 'the third party locking the second run');
