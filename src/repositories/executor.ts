@@ -1,6 +1,7 @@
 /**
  * The one executor of the store's own statements (src/sql): every statement goes through `query`.
- * It runs on the caller's entity manager — inside its transaction when it has one — with the
+ * It runs on the caller's entity manager — inside its transaction when it has one, never on a
+ * connection of its own, never flushing the caller's unit of work — with the
  * parameters bound (MikroORM's `Connection#execute` would splice them into the text as escaped
  * literals, which for a batch's JSON parameters costs more than the whole rest of the write),
  * shows in MikroORM's query logger like the ORM's own statements (with their timing), and lets
@@ -30,6 +31,31 @@ export async function query<T extends Row = Row>(em: EntityManager, statement: S
     log(em, statement, { took: Date.now() - started, level: 'error' });
     throw translateDbError(error, threadId);
   }
+}
+
+const SAVEPOINT = 'ars_store_write';
+const control = (sql: string): Statement => ({ sql, params: [] });
+
+/**
+ * `write` — the statements of one store write — as one step of the caller's transaction: inside a
+ * savepoint when `em` is in a transaction, rolled back to it when the write fails, so a refused
+ * write (a thread lock, a value the database refuses, a serialization conflict) leaves the
+ * caller's transaction as it was and usable. Outside a transaction each statement commits on its
+ * own (every write is one statement, or retries of one), and `write` runs as it is. Savepoints of
+ * one name nest: each release or rollback names the newest.
+ */
+export async function atomically<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
+  if (!em.getTransactionContext()) return write();
+  await query(em, control(`savepoint ${SAVEPOINT}`));
+  let result: T;
+  try {
+    result = await write();
+  } catch (error) {
+    await query(em, control(`rollback to savepoint ${SAVEPOINT}`));
+    throw error;
+  }
+  await query(em, control(`release savepoint ${SAVEPOINT}`));
+  return result;
 }
 
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */

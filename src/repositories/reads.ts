@@ -8,7 +8,7 @@
  * cursor costs one more statement, to tell an exhausted list from a cursor that names no run of
  * the list.
  */
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { FlushMode, type EntityManager } from '@mikro-orm/postgresql';
 import { ACTIVE_STATUSES, RUN_STATUSES, type ApiRunList, type RunCountFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
 import { aggregateFilter, checkId, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
 import { RunObject, RUN_POPULATE } from '../entities/run-object.entity';
@@ -27,7 +27,8 @@ export async function findById(em: EntityManager, id: string): Promise<RunObject
 
 /** The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or `null`. */
 export async function findActiveForThread(em: EntityManager, threadId: string): Promise<RunObject | null> {
-  return em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true });
+  // `commit`: the query must not flush the caller's unsaved changes first (MikroORM's `auto` would)
+  return em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true, flushMode: FlushMode.COMMIT });
 }
 
 /** A page of the thread's runs, in the API's list shape. */

@@ -28,7 +28,7 @@ import {
   type TimestampEffect,
   type TransitionName,
 } from '../lifecycle/transitions';
-import { PART_ID_COLUMNS, runGraphColumns, type PartSources } from './run-graph';
+import { PART_ID_COLUMNS, runGraphColumns, staleColumn, type PartSources } from './run-graph';
 import { statusList, type Statement } from './statement';
 
 /** An owned row to insert together with the transition (its id is generated in the process). */
@@ -127,7 +127,7 @@ function subObjectInserts(rows: SubObjectRows): Statement {
  * One transition of one run, compare-and-set, with its new sub-object rows. Its single result row
  * carries `fromStatus` (the status the run had when it was locked) and `moved`, or there is no row
  * when the run does not exist. When the run moved, the row also carries the run's new graph
- * (`runGraphColumns` + `PART_ID_COLUMNS`, for `freshGraphRow`): the run's columns from the update's
+ * (`runGraphColumns` + `PART_ID_COLUMNS` + `staleColumn`, for `freshGraphRow`): the run's columns from the update's
  * `returning`, the parts it inserted from their CTEs' `returning`, the untouched parts from their
  * tables (a statement does not see its own writes, so the graph cannot be re-read from the tables).
  * With `toolOutputIds` (submitToolOutputs) the update also requires that the given ids are exactly
@@ -138,7 +138,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   const set = setClauses(name, 'cur.status', rows);
   const inserts = subObjectInserts(rows);
   const params: unknown[] = [runId];
-  let sql = 'with cur as materialized (select id, status, required_action_id from run_object where id = ? for update)';
+  let sql = 'with cur as materialized (select id, status, required_action_id, ctid from run_object where id = ? for update)';
   let check = '';
   if (toolOutputIds) {
     sql +=
@@ -156,6 +156,6 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   params.push(...inserts.params);
   sql += ' select cur.status as "fromStatus", r.id is not null as moved';
   if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
-  sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS} from cur left join upd r on true`;
+  sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS}, ${staleColumn('cur')} from cur left join upd r on true`;
   return { sql, params };
 }

@@ -15,7 +15,7 @@ import type { ApiRunInput } from '../../src/api/types';
 import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggregates';
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
-import { appendApiRunRows, deleteRunsStatement, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
+import { activeRunIdStatement, appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
 import { selectRunStatement } from '../../src/sql/run-graph';
@@ -37,10 +37,10 @@ function everyPart(): ApiRunInput {
   return apiRunWithEveryPart({ id: 'run_snapshot', thread_id: 'thread_snapshot', assistant_id: 'asst_snapshot' });
 }
 
-function insertOfEveryPart(): Statement {
+function insertOfEveryPart(write: GraphWrite): Statement {
   const rows = emptyRows();
   appendApiRunRows(rows, everyPart());
-  return insertRowsStatement(rows);
+  return insertRowsStatement(rows, write);
 }
 
 const thread = (query: Parameters<typeof listSpec>[2] = {}) => listSpec({ column: 'thread_id', value: 'thread_1' }, null, query);
@@ -78,8 +78,9 @@ const CASES: Record<string, () => Statement> = {
   'count-by-status': () => countByStatusStatement(aggregateFilter({})),
   'count-by-status-filtered': () => countByStatusStatement(aggregateFilter({ thread_id: 'thread_1', assistant_id: 'asst_1', created_after: 1_716_000_000, created_before: 1_716_000_600 })),
   'usage-totals': () => usageTotalsStatement(aggregateFilter({ assistant_id: 'asst_1' })),
-  'insert-graph-every-part': insertOfEveryPart,
-  'delete-runs': () => deleteRunsStatement(['run_1', 'run_2']),
+  'insert-graph-every-part': () => insertOfEveryPart({ replace: true }),
+  'insert-graph-create': () => insertOfEveryPart({ stampTtlSeconds: 600 }),
+  'active-run-of-thread': () => activeRunIdStatement('thread_1'),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */
