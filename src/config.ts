@@ -3,7 +3,7 @@ import { ReflectMetadataProvider } from '@mikro-orm/core';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import * as entities from './entities';
-import { DEFAULT_RUN_STORE_SETTINGS, RUN_STORE_SETTINGS_KEY, type RunStoreSettings } from './settings';
+import { checkRunStoreSettings, RUN_STORE_SETTINGS_KEY, type RunStoreSettings } from './settings';
 
 /** Every entity of the package, for a service that registers them in its own MikroORM config. */
 export const runStoreEntities = Object.values(entities);
@@ -17,13 +17,31 @@ export const runStoreMigrationsPath = path.resolve(__dirname, '..', 'migrations'
 /** The table that records which of the package's migrations ran. */
 export const RUN_STORE_MIGRATIONS_TABLE = 'run_store_migrations';
 
+/** knex's own log lines ("Connection Error: …" on every lost connection) go nowhere: the library prints nothing. */
+const silent = () => undefined;
+const SILENT_KNEX_LOG = { warn: silent, error: silent, deprecate: silent, debug: silent };
+
+/**
+ * The connection settings that carry the store's settings to the server (startup parameters of
+ * every connection, so a timed-out statement is cancelled by the server and changes nothing).
+ */
+function connectionSettings(settings: RunStoreSettings): Record<string, number> {
+  return {
+    ...(settings.statementTimeoutMs !== null ? { statement_timeout: settings.statementTimeoutMs } : {}),
+    ...(settings.lockTimeoutMs !== null ? { lock_timeout: settings.lockTimeoutMs } : {}),
+  };
+}
+
 /**
  * A complete MikroORM config for PostgreSQL with this package's entities, metadata provider and
- * migrations. `overrides` win over the defaults (`migrations` is merged key by key); pass
- * `clientUrl` (no default database is set). `settings` are the package's own (the run TTL).
+ * migrations. `overrides` win over the defaults (`migrations`, `pool` and `driverOptions` are
+ * merged key by key); pass `clientUrl` (no default database is set). `settings` are the package's
+ * own (README "Settings"); an unknown key or a value out of range is a `RunValidationError`.
  */
 export function runStoreConfig(overrides: Options = {}, settings: Partial<RunStoreSettings> = {}): Options {
-  const { migrations, ...rest } = overrides;
+  const checked = checkRunStoreSettings(settings);
+  const { migrations, pool, driverOptions, ...rest } = overrides;
+  const driver = (driverOptions ?? {}) as Record<string, unknown>;
   return defineConfig({
     entities: runStoreEntities,
     metadataProvider: ReflectMetadataProvider,
@@ -45,6 +63,12 @@ export function runStoreConfig(overrides: Options = {}, settings: Partial<RunSto
     },
     allowGlobalContext: false,
     ...rest,
-    [RUN_STORE_SETTINGS_KEY]: { ...DEFAULT_RUN_STORE_SETTINGS, ...settings },
+    pool: { acquireTimeoutMillis: checked.acquireTimeoutMs, ...pool },
+    driverOptions: {
+      log: SILENT_KNEX_LOG,
+      ...driver,
+      connection: { ...connectionSettings(checked), ...(driver.connection as Record<string, unknown> | undefined) },
+    },
+    [RUN_STORE_SETTINGS_KEY]: checked,
   } as Options);
 }

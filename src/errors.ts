@@ -93,14 +93,19 @@ export type UnavailableReason =
   /** The caller's isolation level refused the write (40001) or PostgreSQL broke a deadlock (40P01). */
   | 'conflict'
   /** The caller's transaction is already aborted (25P02) or was closed under the store. */
-  | 'transaction_aborted';
+  | 'transaction_aborted'
+  /** The store's tables (or columns) are missing: the package's migrations were not applied (42P01, 42703). */
+  | 'not_migrated'
+  /** Any other failure of the database that is not the input's fault (the code says which). */
+  | 'database_error';
 
 /**
  * Nobody's input is at fault: the database could not be reached, went away, or did not answer in
- * time. `retryable` says whether the same call may simply be made again; `outcomeUnknown` that the
- * statement had been sent when the connection broke, so a write may have committed (re-read the run,
- * or resolve by its status, before repeating a non-idempotent call such as `create`). Nothing else
- * is ever half done: an operation is one statement or one transaction.
+ * time. `retryable`: the failure is transient, the same call may succeed if made again (inside
+ * a caller's transaction: never — that transaction is aborted, retry it whole). `outcomeUnknown`:
+ * the connection broke after a write was sent, so it may have committed; look before repeating
+ * (README "Failures and retries" says how, per operation). Nothing is ever half done: an operation
+ * is one statement or one transaction.
  */
 export class RunStoreUnavailableError extends RunStoreError {
   constructor(

@@ -1,12 +1,61 @@
 import type { EntityManager } from '@mikro-orm/core';
+import { RunValidationError } from './errors';
 
 /** This package's own settings, passed as the second argument of `runStoreConfig`. */
 export interface RunStoreSettings {
   /** Seconds from creation to `expires_at` for new runs (the API uses 600). */
   runTtlSeconds: number;
+  /**
+   * Server-side `statement_timeout` of the ORM's connections, in ms (`null`: the server's). A
+   * statement cancelled by it changed nothing: `RunStoreUnavailableError` (`statement_timeout`).
+   */
+  statementTimeoutMs: number | null;
+  /** Server-side `lock_timeout` of the ORM's connections, in ms (`null`: the server's): `RunStoreUnavailableError` (`lock_timeout`). */
+  lockTimeoutMs: number | null;
+  /** How long a call waits for a free pooled connection, in ms, before `RunStoreUnavailableError` (`pool_exhausted`). */
+  acquireTimeoutMs: number;
+  /** How many times a statement is repeated after a transient failure where repeating is safe (0: never). */
+  retries: number;
 }
 
-export const DEFAULT_RUN_STORE_SETTINGS: RunStoreSettings = { runTtlSeconds: 600 };
+export const DEFAULT_RUN_STORE_SETTINGS: RunStoreSettings = {
+  runTtlSeconds: 600,
+  statementTimeoutMs: null,
+  lockTimeoutMs: null,
+  acquireTimeoutMs: 10_000,
+  retries: 2,
+};
+
+const LIMITS: Record<keyof RunStoreSettings, { min: number; max: number; nullable: boolean }> = {
+  runTtlSeconds: { min: 1, max: 315_360_000, nullable: false },
+  statementTimeoutMs: { min: 1, max: 2_147_483_647, nullable: true },
+  lockTimeoutMs: { min: 1, max: 2_147_483_647, nullable: true },
+  acquireTimeoutMs: { min: 1, max: 2_147_483_647, nullable: false },
+  retries: { min: 0, max: 10, nullable: false },
+};
+
+/** The settings given, checked (unknown keys and values out of range refused), over the defaults. */
+export function checkRunStoreSettings(settings: unknown): RunStoreSettings {
+  if (settings === undefined) return { ...DEFAULT_RUN_STORE_SETTINGS };
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw RunValidationError.of('settings', 'must be an object');
+  const out: RunStoreSettings = { ...DEFAULT_RUN_STORE_SETTINGS };
+  for (const [key, value] of Object.entries(settings)) {
+    const limit = LIMITS[key as keyof RunStoreSettings];
+    if (limit === undefined || !Object.prototype.hasOwnProperty.call(LIMITS, key)) {
+      throw RunValidationError.of(`settings.${key.slice(0, 40)}`, `is not a setting (${Object.keys(LIMITS).join(', ')})`);
+    }
+    if (value === undefined) continue;
+    if (value === null && limit.nullable) {
+      (out as unknown as Record<string, unknown>)[key] = null;
+      continue;
+    }
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < limit.min || value > limit.max) {
+      throw RunValidationError.of(`settings.${key}`, `must be a whole number from ${limit.min} to ${limit.max}${limit.nullable ? ', or null' : ''}`);
+    }
+    (out as unknown as Record<string, unknown>)[key] = value;
+  }
+  return out;
+}
 
 /** The key under which `runStoreConfig` keeps the settings inside the MikroORM options. */
 export const RUN_STORE_SETTINGS_KEY = 'assistantsRunStore';

@@ -2,7 +2,7 @@
  * The command line's errors: `CliError` carries a message meant for a person and an exit code;
  * `describeError` turns anything else (a driver error, a MikroORM error) into one readable line.
  */
-import { RunStoreError } from '../errors';
+import { RunStoreError, RunStoreUnavailableError } from '../errors';
 import { pgErrorOf } from '../repositories/db-errors';
 
 /** Exit codes: 1 a failure (also: some import lines were bad), 2 a usage error. */
@@ -62,6 +62,7 @@ const CONNECTION_CODES: Record<string, string> = {
 /** One line that says what went wrong and, where we know it, what to do. */
 export function describeError(error: unknown, url?: string): string {
   if (error instanceof CliError) return error.message;
+  if (error instanceof RunStoreUnavailableError) return describeUnavailable(error, url);
   if (error instanceof RunStoreError) return error.message;
   const e = (error ?? {}) as { code?: string; message?: string; errors?: unknown[] };
   // AggregateError from net.connect when every address of a host refuses (IPv4 and IPv6).
@@ -84,6 +85,22 @@ export function describeError(error: unknown, url?: string): string {
   const message = firstLine(e.message ?? String(error));
   if (/clientUrl|Invalid URL|pathname/i.test(message)) return `DATABASE_URL is not a valid PostgreSQL URL: ${message}`;
   return message || String(error);
+}
+
+/** The availability errors of the store, in the command line's words. */
+function describeUnavailable(error: RunStoreUnavailableError, url?: string): string {
+  const code = error.code ?? '';
+  if (CONNECTION_CODES[code]) return `cannot reach PostgreSQL at ${hostOf(url)}: ${CONNECTION_CODES[code]} (is the server running, and is DATABASE_URL right?)`;
+  switch (error.reason) {
+    case 'not_migrated':
+      return `the run store's tables are missing in database "${databaseOf(url)}" (${code}): apply the migrations first with \`assistants-run-store migrate\``;
+    case 'server_unavailable':
+      return `PostgreSQL at ${hostOf(url)} is starting up, shutting down or full: try again in a moment`;
+    case 'connect_failed':
+      return code === '3D000' ? `database "${databaseOf(url)}" does not exist on ${hostOf(url)}: create it (createdb) or fix DATABASE_URL` : `cannot connect to PostgreSQL at ${hostOf(url)} (${code || 'no connection'})`;
+    default:
+      return error.message;
+  }
 }
 
 function firstLine(message: string | undefined): string {

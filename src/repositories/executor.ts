@@ -1,26 +1,123 @@
 /**
- * The one executor of the store's own statements (src/sql): every statement goes through `query`.
- * It runs on the caller's entity manager — inside its transaction when it has one, never on a
- * connection of its own, never flushing the caller's unit of work — with the
- * parameters bound (MikroORM's `Connection#execute` would splice them into the text as escaped
- * literals, which for a batch's JSON parameters costs more than the whole rest of the write),
- * shows in MikroORM's query logger like the ORM's own statements (with their timing), and lets
- * no raw driver error out.
+ * The one executor of the store's own statements (src/sql): every statement goes through `read`
+ * or `write`, each write operation through `atomically`, and the store's few multi-statement writes
+ * through `transaction`. A statement runs on the caller's entity manager — inside its transaction
+ * when it has one, never on a second connection then, and never flushing, clearing or rolling back
+ * the caller's unit of work (the store uses no `em.transactional`, which forks and flushes) — with its parameters
+ * bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
+ * which for a batch's JSON parameters costs more than the whole rest of the write), shows in
+ * MikroORM's query logger like the ORM's own statements (with their timing), and no raw driver
+ * error leaves it (db-errors.ts).
+ *
+ * Transient failures are retried here, bounded, and only where repeating cannot change the
+ * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (it is
+ * aborted; only the caller can retry it), a statement that never reached the server (no
+ * connection could be opened, the server was starting) or that the server rolled back whole
+ * (serialization failure, deadlock), and a read whose connection was lost.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { RunStoreUnavailableError } from '../errors';
+import { runStoreSettingsOf } from '../settings';
 import type { Statement } from '../sql/statement';
-import { translateDbError } from './db-errors';
+import { translateDbError, type FailureContext } from './db-errors';
 
 export type Row = Record<string, unknown>;
 
+/** The rows of a statement that only reads. */
+export function read<T extends Row = Row>(em: EntityManager, statement: Statement): Promise<T[]> {
+  return run<T>(em, statement, false);
+}
+
 /**
- * The rows `statement` returns, run on `em`'s connection (in its transaction, if any). A write that
- * inserts runs of one thread names it, for the `ThreadHasActiveRunError` of its thread lock.
+ * The rows of a statement that writes. A write that inserts runs of one thread names it, for the
+ * `ThreadHasActiveRunError` of its thread lock.
  */
-export async function query<T extends Row = Row>(em: EntityManager, statement: Statement, threadId?: string): Promise<T[]> {
-  const connection = em.getConnection();
-  const knex = connection.getKnex();
-  const raw = knex.raw(statement.sql, statement.params as never[]);
+export function write<T extends Row = Row>(em: EntityManager, statement: Statement, threadId?: string): Promise<T[]> {
+  return run<T>(em, statement, true, threadId);
+}
+
+const SAVEPOINT = 'ars_store_write';
+const control = (sql: string): Statement => ({ sql, params: [] });
+
+/**
+ * `operation` — the statements of one store write — as one step of the caller's transaction: in a
+ * savepoint when `em` is in a transaction, rolled back to it when the operation fails, so that a
+ * refused write (a thread lock, a value the database refuses, a serialization conflict) leaves
+ * the caller's transaction as it was and usable. Outside a transaction `operation` runs as it is
+ * (each of its statements commits on its own; the store's writes are one statement each, or
+ * repeats of one that wrote nothing). Savepoints of one name nest: each release or rollback names
+ * the newest.
+ */
+export async function atomically<T>(em: EntityManager, operation: () => Promise<T>): Promise<T> {
+  if (!em.getTransactionContext()) return operation();
+  await write(em, control(`savepoint ${SAVEPOINT}`));
+  let result: T;
+  try {
+    result = await operation();
+  } catch (error) {
+    await write(em, control(`rollback to savepoint ${SAVEPOINT}`));
+    throw error;
+  }
+  await write(em, control(`release savepoint ${SAVEPOINT}`));
+  return result;
+}
+
+/**
+ * `fn` in ONE transaction: inside the caller's transaction, a savepoint of it (`atomically`);
+ * otherwise a transaction of the store's own on one pooled connection (begin … commit by the
+ * connection, no flush). `fn` gets an entity manager to run statements on (a fork bound to that
+ * transaction, never flushed: register entities in `em`, not in it). A failure of any statement in
+ * it, or of its commit, is judged as the transaction's.
+ */
+export async function transaction<T>(em: EntityManager, fn: (tx: EntityManager) => Promise<T>, threadId?: string): Promise<T> {
+  const context: FailureContext = { write: true, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
+  try {
+    if (context.inCallerTransaction) return await atomically(em, () => fn(em));
+    return await em.getConnection('write').transactional(async (ctx) => {
+      const tx = em.fork({ clear: true, useContext: false });
+      tx.setTransactionContext(ctx);
+      return fn(tx);
+    });
+  } catch (error) {
+    throw translateDbError(error, context);
+  }
+}
+
+/** Delays between attempts of a retried statement (ms); jittered by up to half. */
+const BACKOFF_MS = [20, 100, 400];
+
+async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string): Promise<T[]> {
+  const context: FailureContext = { write: isWrite, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
+  const retries = context.inCallerTransaction ? 0 : runStoreSettingsOf(em).retries;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await once<T>(em, statement);
+    } catch (error) {
+      const translated = translateDbError(error, context);
+      if (attempt >= retries || !repeatable(translated, isWrite)) throw translated;
+      const delay = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * (delay / 2)));
+    }
+  }
+}
+
+/** Whether repeating the statement cannot change the outcome the caller sees. */
+function repeatable(error: unknown, isWrite: boolean): boolean {
+  if (!(error instanceof RunStoreUnavailableError) || !error.retryable) return false;
+  switch (error.reason) {
+    case 'connect_failed':
+    case 'server_unavailable':
+    case 'conflict':
+      return !error.outcomeUnknown;
+    case 'connection_lost':
+      return !isWrite;
+    default:
+      return false;
+  }
+}
+
+async function once<T extends Row>(em: EntityManager, statement: Statement): Promise<T[]> {
+  const raw = em.getConnection().getKnex().raw(statement.sql, statement.params as never[]);
   const ctx = em.getTransactionContext();
   const started = Date.now();
   try {
@@ -29,33 +126,8 @@ export async function query<T extends Row = Row>(em: EntityManager, statement: S
     return result.rows;
   } catch (error) {
     log(em, statement, { took: Date.now() - started, level: 'error' });
-    throw translateDbError(error, threadId);
-  }
-}
-
-const SAVEPOINT = 'ars_store_write';
-const control = (sql: string): Statement => ({ sql, params: [] });
-
-/**
- * `write` — the statements of one store write — as one step of the caller's transaction: inside a
- * savepoint when `em` is in a transaction, rolled back to it when the write fails, so a refused
- * write (a thread lock, a value the database refuses, a serialization conflict) leaves the
- * caller's transaction as it was and usable. Outside a transaction each statement commits on its
- * own (every write is one statement, or retries of one), and `write` runs as it is. Savepoints of
- * one name nest: each release or rollback names the newest.
- */
-export async function atomically<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
-  if (!em.getTransactionContext()) return write();
-  await query(em, control(`savepoint ${SAVEPOINT}`));
-  let result: T;
-  try {
-    result = await write();
-  } catch (error) {
-    await query(em, control(`rollback to savepoint ${SAVEPOINT}`));
     throw error;
   }
-  await query(em, control(`release savepoint ${SAVEPOINT}`));
-  return result;
 }
 
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */

@@ -16,19 +16,25 @@ import { InvalidListQueryError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, fetchesBackwards, pageStatement } from '../sql/page';
 import { selectRunStatement } from '../sql/run-graph';
-import { query } from './executor';
+import { read } from './executor';
+import { translateDbError } from './db-errors';
 import { hydrateRuns } from './unit-of-work';
 
 /** The run, fully loaded and fresh from the database (one statement), or `null`. */
 export async function findById(em: EntityManager, id: string): Promise<RunObject | null> {
-  const rows = await query(em, selectRunStatement(id));
+  const rows = await read(em, selectRunStatement(id));
   return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
 }
 
 /** The thread's active run (queued, in_progress, requires_action or cancelling), fully loaded, or `null`. */
 export async function findActiveForThread(em: EntityManager, threadId: string): Promise<RunObject | null> {
-  // `commit`: the query must not flush the caller's unsaved changes first (MikroORM's `auto` would)
-  return em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, { populate: RUN_POPULATE, refresh: true, flushMode: FlushMode.COMMIT });
+  try {
+    // `commit`: the query must not flush the caller's unsaved changes first (MikroORM's `auto` would)
+    const options = { populate: RUN_POPULATE, refresh: true, flushMode: FlushMode.COMMIT } as const;
+    return await em.findOne(RunObject, { threadId, status: { $in: [...ACTIVE_STATUSES] } }, options);
+  } catch (error) {
+    throw translateDbError(error, { write: false, inCallerTransaction: em.getTransactionContext() !== undefined });
+  }
 }
 
 /** A page of the thread's runs, in the API's list shape. */
@@ -56,7 +62,7 @@ async function page(em: EntityManager, spec: ListSpec): Promise<ApiRunList<RunOb
     return EMPTY_PAGE();
   }
 
-  const runs = hydrateRuns(em, await query(em, pageStatement(spec)));
+  const runs = hydrateRuns(em, await read(em, pageStatement(spec)));
 
   if (runs.length === 0) {
     if (spec.after !== null || spec.before !== null) await assertCursorsListed(em, spec);
@@ -78,14 +84,14 @@ function unknownCursor(parameter: 'after' | 'before', id: string): InvalidListQu
  * row comparison is null): this tells them apart, with `InvalidListQueryError` for the latter.
  */
 async function assertCursorsListed(em: EntityManager, spec: ListSpec): Promise<void> {
-  const [row] = await query<{ after_ok: boolean; before_ok: boolean }>(em, cursorCheckStatement(spec));
+  const [row] = await read<{ after_ok: boolean; before_ok: boolean }>(em, cursorCheckStatement(spec));
   if (!row.after_ok) throw unknownCursor('after', spec.after!);
   if (!row.before_ok) throw unknownCursor('before', spec.before!);
 }
 
 /** The number of runs in each of the nine statuses (zeros included), in one statement. */
 export async function countByStatus(em: EntityManager, filter?: RunCountFilter): Promise<RunStatusCounts> {
-  const rows = await query<{ status: RunStatus; runs: string | number }>(em, countByStatusStatement(aggregateFilter(filter)));
+  const rows = await read<{ status: RunStatus; runs: string | number }>(em, countByStatusStatement(aggregateFilter(filter)));
   const counts = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as RunStatusCounts;
   for (const row of rows) counts[row.status] = Number(row.runs);
   return counts;
@@ -93,7 +99,7 @@ export async function countByStatus(em: EntityManager, filter?: RunCountFilter):
 
 /** Token totals over the matching runs (`runs` counts every one, with or without usage), in one statement. */
 export async function usageTotals(em: EntityManager, filter?: UsageTotalsFilter): Promise<UsageTotals> {
-  const [row] = await query<Record<keyof UsageTotals, string | number>>(em, usageTotalsStatement(aggregateFilter(filter)));
+  const [row] = await read<Record<keyof UsageTotals, string | number>>(em, usageTotalsStatement(aggregateFilter(filter)));
   // count() and sum(int) are bigints, which pg hands over as strings.
   return {
     runs: Number(row.runs),

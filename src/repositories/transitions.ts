@@ -27,7 +27,7 @@ import { EXPIRE_BATCH_SIZE, expireStatement } from '../sql/expire';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
-import { atomically, query, type Row } from './executor';
+import { atomically, write, type Row } from './executor';
 import { findById } from './reads';
 import { hydrateRuns } from './unit-of-work';
 
@@ -57,7 +57,7 @@ const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
   return atomically(em, async () => {
-    const [row] = await query(em, transitionStatement(name, id, rows));
+    const [row] = await write(em, transitionStatement(name, id, rows));
     if (!row) throw new RunNotFoundError(id);
     if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
     // cancel on a cancelling run: nothing written, the run is returned as it is
@@ -121,7 +121,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
   return atomically(em, async () => {
     for (let attempt = 0; ; attempt++) {
-      const [row] = await query(em, transitionStatement('submitToolOutputs', id, {}, given));
+      const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
       if (!row) throw new RunNotFoundError(id);
       if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
       if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
@@ -198,7 +198,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
     let total = 0;
     let cutoff: string | Date | undefined = now;
     for (;;) {
-      const [row] = await query(em, expireStatement(cutoff));
+      const [row] = await write(em, expireStatement(cutoff));
       const expired = Number(row.expired);
       total += expired;
       cutoff = row.cutoff as string;
@@ -218,7 +218,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
  */
 export async function claimNext(em: EntityManager, options: ClaimOptions = {}): Promise<RunObject | null> {
   return atomically(em, async () => {
-    const [row] = await query(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
+    const [row] = await write(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
     return row ? hydrated(em, row) : null;
   });
 }
@@ -227,7 +227,7 @@ export async function claimNext(em: EntityManager, options: ClaimOptions = {}): 
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
   return atomically(em, async () => {
-    const [row] = await query(em, metadataStatement(id, m));
+    const [row] = await write(em, metadataStatement(id, m));
     if (!row) throw new RunNotFoundError(id);
     return hydrated(em, row);
   });

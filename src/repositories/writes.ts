@@ -11,11 +11,12 @@ import { apiRunSchema, createRunSchema, parseOrThrow } from '../api/schema';
 import { fillRunFromApi } from '../api/to-entities';
 import type { ApiRunInput, CreateRunInput } from '../api/types';
 import { RunObject } from '../entities/run-object.entity';
-import { RunStoreError, RunStoreUnavailableError, ThreadHasActiveRunError } from '../errors';
+import { RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError } from '../errors';
+import { activeRunIdStatement } from '../sql/active-run';
 import { runStoreSettingsOf } from '../settings';
-import { activeRunIdStatement, appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
+import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
 import type { Statement } from '../sql/statement';
-import { atomically, query } from './executor';
+import { atomically, read, transaction, write, type Row } from './executor';
 import { registerManaged } from './unit-of-work';
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -148,25 +149,30 @@ export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[
     const stale = uow.getById<RunObject>(RunObject.name, id);
     if (stale) uow.unsetIdentity(stale);
   }
-  // No statement (an id twice) or refused (a thread lock, a value): every valid run, one by one.
-  let pending = valid;
-  if (statement !== null) {
-    try {
-      const written = new Set((await writeGraph(em, statement)).map((row) => row.id as string));
-      // written but for the runs a concurrent writer changed meanwhile (see `runInsert`): those again
-      pending = valid.filter(({ run }) => !written.has(run.id));
-    } catch (error) {
-      if (!(error instanceof RunStoreError) || error instanceof RunStoreUnavailableError) throw error;
+  // ONE transaction, so that a failure that is not the input's fault leaves nothing of the batch
+  // written: the batch's statement; then, run by run in order (a later run with the same id wins),
+  // the runs it did not write — all of them when there is no statement (an id twice) or the
+  // database refused it (a thread lock, a value), else those a concurrent writer changed meanwhile
+  // (see `replaceGraph`). Each in a savepoint, so a refused one leaves the others.
+  await transaction(em, async (tx) => {
+    let pending = valid;
+    if (statement !== null) {
+      try {
+        const written = new Set((await atomically(tx, () => write(tx, statement))).map((row) => row.id as string));
+        pending = valid.filter(({ run }) => !written.has(run.id));
+      } catch (error) {
+        if (!isInputError(error)) throw error;
+      }
     }
-  }
-  for (const { index, run } of pending) {
-    try {
-      await replaceGraph(em, fillRunFromApi(new RunObject(), run));
-    } catch (single) {
-      if (!(single instanceof RunStoreError) || single instanceof RunStoreUnavailableError) throw single;
-      results[index] = single;
+    for (const { index, run } of pending) {
+      try {
+        await replaceGraph(tx, fillRunFromApi(new RunObject(), run));
+      } catch (single) {
+        if (!isInputError(single)) throw single;
+        results[index] = single;
+      }
     }
-  }
+  });
   return results;
 }
 
@@ -188,17 +194,35 @@ async function replaceGraph(em: EntityManager, run: RunObject): Promise<void> {
 }
 
 /**
- * Sends a graph statement as one step of the caller's transaction (`atomically`); returns the
- * written runs' rows. A thread-lock refusal of a run of `threadId` names the thread's active run,
- * looked up on the same connection once the savepoint is rolled back (the caller's transaction,
- * when there is one, sees the run that holds the lock even if it is not committed yet).
+ * Sends a graph statement as one step of the caller's transaction (`atomically`) and returns the
+ * written runs' rows. A thread-lock refusal of a run of `threadId` is completed with the id of the
+ * thread's active run, looked up on the same connection once the savepoint is rolled back (in
+ * the caller's transaction, when there is one, which sees a run it has not committed yet).
  */
-async function writeGraph(em: EntityManager, statement: Statement, threadId?: string): Promise<Record<string, unknown>[]> {
+async function writeGraph(em: EntityManager, statement: Statement, threadId: string): Promise<Row[]> {
   try {
-    return await atomically(em, () => query(em, statement, threadId));
+    return await atomically(em, () => write(em, statement, threadId));
   } catch (error) {
-    if (threadId === undefined || !(error instanceof ThreadHasActiveRunError) || error.activeRunId !== null) throw error;
-    const [active] = await query(em, activeRunIdStatement(threadId));
-    throw new ThreadHasActiveRunError(threadId, (active?.id as string | undefined) ?? null);
+    throw await withActiveRun(em, error);
+  }
+}
+
+/** Whether `error` refuses the input (a run of the batch), rather than saying the store failed. */
+function isInputError(error: unknown): error is RunValidationError | ThreadHasActiveRunError {
+  return error instanceof RunValidationError || error instanceof ThreadHasActiveRunError;
+}
+
+/**
+ * A thread-lock refusal, completed with the id of the thread's active run, looked up on the same
+ * connection (in the same transaction, when there is one); other errors as they are. If the
+ * lookup itself fails, the refusal is still the answer, without the id.
+ */
+async function withActiveRun(em: EntityManager, error: unknown): Promise<unknown> {
+  if (!(error instanceof ThreadHasActiveRunError) || error.activeRunId !== null) return error;
+  try {
+    const [row] = await read<{ id: string }>(em, activeRunIdStatement(error.threadId));
+    return new ThreadHasActiveRunError(error.threadId, row?.id ?? null);
+  } catch {
+    return error;
   }
 }

@@ -15,8 +15,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RunObject } from '../entities/run-object.entity';
-import { ACTIVE_STATUSES, type ApiRunInput } from '../api/types';
-import { statusList, type Statement } from './statement';
+import type { ApiRunInput } from '../api/types';
+import type { Statement } from './statement';
 
 interface TableSpec {
   table: string;
@@ -271,9 +271,4 @@ export function insertRowsStatement(rows: InsertRows, write: GraphWrite = {}): S
     params.push(JSON.stringify(rows[name]));
   }
   return { sql: `with ${ctes.join(', ')} select "id", "created_at" as "createdAt", "expires_at" as "expiresAt" from i_run`, params };
-}
-
-/** The id of the thread's active run, if it has one (for a `ThreadHasActiveRunError` of a refused write). */
-export function activeRunIdStatement(threadId: string): Statement {
-  return { sql: `select "id" from "run_object" where "thread_id" = ? and "status" in (${statusList(ACTIVE_STATUSES)}) limit 1`, params: [threadId] };
 }

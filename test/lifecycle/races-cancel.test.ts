@@ -10,20 +10,19 @@ import {
   timestampViolations,
   type Outcome,
 } from './contract';
-import { inBatches, seedRuns, raceTally, statusesOf } from './seed';
+import { seedRuns, raceTally } from './seed';
 
 const db = useTestDatabase();
 
-const { count } = raceTally();
-const byStatus = (ids: string[]) => statusesOf(db, ids);
+const { race } = raceTally();
 
 describe('cancel racing the worker', () => {
   const ITERATIONS = 200;
 
   it(`cancel + confirmCancelled racing complete on an in_progress run, ${ITERATIONS} times: one terminal state each`, async () => {
-    const ids = await seedRuns(db, ITERATIONS, { statuses: ['in_progress'] });
-    await inBatches(ITERATIONS, 10, async (i) => {
-      const id = ids[i];
+    const inProgress = (n: number) => seedRuns(db, n, { statuses: ['in_progress'] });
+    const spec = { iterations: ITERATIONS, prepare: inProgress, mustOccur: ['completed', 'cancelled'] };
+    await race('cancel vs complete', spec, async (id, i) => {
       const client = async (): Promise<'cancelled' | Outcome> => {
         if (i % 3 === 0) await new Promise((r) => setImmediate(r)); // vary who gets there first
         const cancelled = await outcomeOf(db.runs().cancel(id));
@@ -44,36 +43,34 @@ describe('cancel racing the worker', () => {
         expect(c).toEqual({ kind: 'invalid', status: 'completed' }); // its cancel or its confirm lost
         expect(stored.cancelledAt).toBeNull();
         expect(stored.toJSON().usage).toEqual(USAGE);
-        count('cancel vs complete: completed');
+        return 'completed';
       } else {
         expect(stored.status).toBe('cancelled');
         expect(c).toBe('cancelled');
         expect(w).toEqual({ kind: 'invalid', status: 'cancelled' });
         expect(stored.completedAt).toBeNull();
         expect(stored.usage).toBeNull();
-        count('cancel vs complete: cancelled');
+        return 'cancelled';
       }
     });
   });
 
   it(`confirmCancelled racing complete on a cancelling run, ${ITERATIONS} times: exactly one winner`, async () => {
-    const ids = await seedRuns(db, ITERATIONS, { statuses: ['cancelling'] });
-    await inBatches(ITERATIONS, 10, async (i) => {
-      const id = ids[i];
+    const cancelling = (n: number) => seedRuns(db, n, { statuses: ['cancelling'] });
+    await race('confirmCancelled vs complete', { iterations: ITERATIONS, prepare: cancelling, mustOccur: ['cancelled', 'completed'] }, async (id) => {
       const [c, w] = await Promise.all([outcomeOf(db.runs().confirmCancelled(id)), outcomeOf(db.runs().complete(id, USAGE))]);
       const stored = await db.runs().getById(id);
       expect(timestampViolations(stored)).toEqual([]);
       expect([c, w].filter((o) => o.kind === 'ok').length).toBe(1);
       expect([c, w].find((o) => o.kind !== 'ok')).toEqual({ kind: 'invalid', status: stored.status });
       expect(stored.status).toBe(c.kind === 'ok' ? 'cancelled' : 'completed');
-      count(`confirmCancelled vs complete: ${stored.status}`);
+      return stored.status;
     });
   });
 
   it(`cancel racing start on a queued run is never lost, ${ITERATIONS} times`, async () => {
-    const ids = await seedRuns(db, ITERATIONS);
-    await inBatches(ITERATIONS, 10, async (i) => {
-      const id = ids[i];
+    const spec = { iterations: ITERATIONS, prepare: (n: number) => seedRuns(db, n), mustOccur: ['cancelled before start', 'started, then cancelling'] };
+    await race('cancel vs start', spec, async (id) => {
       const [c, s] = await Promise.all([outcomeOf(db.runs().cancel(id)), outcomeOf(db.runs().start(id))]);
       const stored = await db.runs().getById(id);
       expect(timestampViolations(stored)).toEqual([]);
@@ -81,23 +78,23 @@ describe('cancel racing the worker', () => {
       if (stored.status === 'cancelled') {
         expect(s).toEqual({ kind: 'invalid', status: 'cancelled' });
         expect(stored.startedAt).toBeNull();
-        count('cancel vs start: cancelled before start');
+        return 'cancelled before start';
       } else {
         expect(stored.status).toBe('cancelling'); // start won, the cancel landed on in_progress
         expect(s).toEqual({ kind: 'ok' });
         expect(stored.startedAt).not.toBeNull();
-        count('cancel vs start: started, then cancelling');
+        return 'started, then cancelling';
       }
     });
   });
 
   it(`two workers starting the same run, ${ITERATIONS} times: one winner`, async () => {
-    const ids = await seedRuns(db, ITERATIONS);
-    await inBatches(ITERATIONS, 10, async (i) => {
-      const outcomes = await Promise.all([0, 1, 2].map(() => outcomeOf(db.runs().start(ids[i]))));
+    const spec = { iterations: ITERATIONS, prepare: (n: number) => seedRuns(db, n), mustOccur: ['first caller won', 'second caller won', 'third caller won'] };
+    await race('start vs start vs start', spec, async (id) => {
+      const outcomes = await Promise.all([0, 1, 2].map(() => outcomeOf(db.runs().start(id))));
       expect(outcomes.filter((o) => o.kind === 'ok').length).toBe(1);
       expect(outcomes.filter((o) => o.kind === 'invalid' && o.status === 'in_progress').length).toBe(2);
-      count('start vs start vs start: one winner');
+      return `${['first', 'second', 'third'][outcomes.findIndex((o) => o.kind === 'ok')]} caller won`;
     });
   });
 });

@@ -11,20 +11,26 @@ import { createInput, uid } from '../factories';
 import { useTestDatabase } from '../support/test-database';
 import { ACTIVE, outcomeOf } from './contract';
 import { seedRuns, raceTally, statusesOf } from './seed';
+import { startTogether } from '../support/lock-wait';
 
 const db = useTestDatabase();
 
-const { count, record } = raceTally();
+const { count, record, race } = raceTally();
 const byStatus = (ids: string[]) => statusesOf(db, ids);
 
 describe('claimNext', () => {
   const CLAIMERS = 20;
   const RUNS = 500;
 
-  /** `CLAIMERS` loops calling claimNext until it gives null; returns every claimed id. */
+  /**
+   * `CLAIMERS` loops calling claimNext until it gives null, their first claims released together
+   * from behind a table lock (so the claims really run side by side); returns every claimed id.
+   */
   async function claimAll(options?: { assistant_id?: string; model?: string }): Promise<string[]> {
-    const perClaimer = await Promise.all(
-      Array.from({ length: CLAIMERS }, async () => {
+    const perClaimer = await startTogether(
+      db,
+      'run_object',
+      Array.from({ length: CLAIMERS }, () => async () => {
         const claimed: string[] = [];
         const runs = db.runs();
         for (;;) {
@@ -36,7 +42,8 @@ describe('claimNext', () => {
         }
       }),
     );
-    expect(perClaimer.filter((c) => c.length > 0).length).toBeGreaterThan(1); // they really ran side by side
+    // released at once, each claimer's first claim skips the rows the others hold and takes one of its own
+    expect(perClaimer.filter((c) => c.length === 0)).toEqual([]);
     return perClaimer.flat();
   }
 
@@ -117,9 +124,9 @@ describe('expireOverdue from several processes', () => {
       const overdue = await seedRuns(db, 300, { statuses: ACTIVE, expiresIn: -1 });
       const notYet = await seedRuns(db, 40, { statuses: ACTIVE, expiresIn: 600 });
       const finished = await seedRuns(db, 40, { statuses: ['completed', 'cancelled', 'failed', 'incomplete'], expiresIn: null });
-      const counts = await Promise.all(orms.map((orm) => orm.em.fork().getRepository(RunObject).expireOverdue()));
+      // released together from behind a table lock: the four statements really run at the same time
+      const counts = await startTogether(db, 'run_object', orms.map((orm) => () => orm.em.fork().getRepository(RunObject).expireOverdue()));
       expect(counts.reduce((a, b) => a + b, 0)).toBe(overdue.length);
-      expect(counts.filter((n) => n > 0).length).toBeGreaterThanOrEqual(1);
       expect((await byStatus(overdue)).every((r) => r.status === 'expired')).toBe(true);
       expect((await byStatus(notYet)).map((r) => r.status)).toEqual(notYet.map((_, i) => ACTIVE[i % 4]));
       expect((await byStatus(finished)).some((r) => r.status === 'expired')).toBe(false);
@@ -135,20 +142,25 @@ describe('expireOverdue from several processes', () => {
   });
 
   it('expiry racing workers that complete the same runs: each run ends expired xor completed, counts add up', async () => {
-    const ids = await seedRuns(db, 200, { statuses: ['in_progress'], expiresIn: -1 });
-    const workers = ids.map((id) => outcomeOf(db.runs().complete(id)));
-    await new Promise((r) => setTimeout(r, 20)); // let some workers finish first
-    const expirers = orms.map((orm) => orm.em.fork().getRepository(RunObject).expireOverdue());
-    const [counts, outcomes] = await Promise.all([Promise.all(expirers), Promise.all(workers)]);
-    const rows = await byStatus(ids);
-    const expired = rows.filter((r) => r.status === 'expired').length;
-    const completed = rows.filter((r) => r.status === 'completed').length;
-    expect(expired + completed).toBe(ids.length);
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(expired);
-    expect(outcomes.filter((o) => o.kind === 'ok').length).toBe(completed);
-    expect(outcomes.filter((o) => o.kind === 'invalid' && o.status === 'expired').length).toBe(expired);
-    count('expire vs complete: expired', expired);
-    count('expire vs complete: completed', completed);
+    const overdueRuns = async () => [await seedRuns(db, 200, { statuses: ['in_progress'], expiresIn: -1 })];
+    // a round is one race over 200 runs; both ways must occur (more rounds only while one has not)
+    const spec = { iterations: 1, width: 1, prepare: overdueRuns, mustOccur: ['some runs expired', 'some runs completed'] };
+    await race('expire vs complete', spec, async (ids) => {
+      const workers = ids.map((id) => outcomeOf(db.runs().complete(id)));
+      await new Promise((r) => setTimeout(r, 20)); // let some workers finish first
+      const expirers = orms.map((orm) => orm.em.fork().getRepository(RunObject).expireOverdue());
+      const [counts, outcomes] = await Promise.all([Promise.all(expirers), Promise.all(workers)]);
+      const rows = await byStatus(ids);
+      const expired = rows.filter((r) => r.status === 'expired').length;
+      const completed = rows.filter((r) => r.status === 'completed').length;
+      expect(expired + completed).toBe(ids.length);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(expired);
+      expect(outcomes.filter((o) => o.kind === 'ok').length).toBe(completed);
+      expect(outcomes.filter((o) => o.kind === 'invalid' && o.status === 'expired').length).toBe(expired);
+      count('expire vs complete: runs expired', expired);
+      count('expire vs complete: runs completed', completed);
+      return [...(expired > 0 ? ['some runs expired'] : []), ...(completed > 0 ? ['some runs completed'] : [])];
+    });
   });
 });
 

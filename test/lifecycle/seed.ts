@@ -51,20 +51,69 @@ export async function inBatches(count: number, width: number, job: (i: number) =
   }
 }
 
+/** A race run by `RaceTally#race`: rounds of `iterations` inputs, each iteration naming the outcome classes it saw. */
+export interface RaceSpec<T> {
+  /** Iterations per round. */
+  iterations: number;
+  /** How many iterations run at once (default 10). */
+  width?: number;
+  /** Further rounds run only while a class of `mustOccur` has not occurred yet (default: at most 3 rounds in all). */
+  maxRounds?: number;
+  /** The inputs of one round (e.g. `n` seeded runs). */
+  prepare: (n: number) => Promise<T[]>;
+  /** Classes that must each occur at least once: the race went every way it can. */
+  mustOccur: readonly string[];
+  /** Classes that may occur (rarely); any class outside these two lists fails the test. */
+  mayOccur?: readonly string[];
+}
+
+export interface RaceTally {
+  tally: Record<string, unknown>;
+  /** Adds `n` to the counter `key`. */
+  count: (key: string, n?: number) => void;
+  /** Keeps `value` under `key`. */
+  record: (key: string, value: unknown) => void;
+  /**
+   * Runs the race `name` as `spec` says (`iteration` returns the outcome classes it saw, counted as
+   * `name: class`), then asserts that every class of `mustOccur` occurred and no unlisted one did.
+   * Returns the counts of the classes.
+   */
+  race: <T>(name: string, spec: RaceSpec<T>, iteration: (input: T, i: number) => Promise<string | string[]>) => Promise<Record<string, number>>;
+}
+
 /**
  * A race file's record of what happened, printed after the file so a reader sees that each race
- * really went both ways: `count(key, n)` adds to a counter, `record(key, value)` keeps a value.
+ * really went every way: counters, values, and the asserted outcome classes of `race`.
  */
-export function raceTally(): { tally: Record<string, unknown>; count: (key: string, n?: number) => void; record: (key: string, value: unknown) => void } {
+export function raceTally(): RaceTally {
   const tally: Record<string, unknown> = {};
   afterAll(() => console.log(`race outcomes: ${JSON.stringify(tally, null, 1)}`));
+  const count = (key: string, n = 1) => {
+    tally[key] = ((tally[key] as number | undefined) ?? 0) + n;
+  };
   return {
     tally,
-    count: (key, n = 1) => {
-      tally[key] = ((tally[key] as number | undefined) ?? 0) + n;
-    },
+    count,
     record: (key, value) => {
       tally[key] = value;
+    },
+    async race(name, spec, iteration) {
+      const classes: Record<string, number> = {};
+      const missing = () => spec.mustOccur.filter((c) => !(c in classes));
+      const maxRounds = spec.maxRounds ?? 3;
+      for (let round = 0; round === 0 || (round < maxRounds && missing().length > 0); round++) {
+        const inputs = await spec.prepare(spec.iterations);
+        await inBatches(inputs.length, spec.width ?? 10, async (i) => {
+          const seen = await iteration(inputs[i], i);
+          for (const c of typeof seen === 'string' ? [seen] : seen) {
+            classes[c] = (classes[c] ?? 0) + 1;
+            count(`${name}: ${c}`);
+          }
+        });
+      }
+      const allowed = new Set([...spec.mustOccur, ...(spec.mayOccur ?? [])]);
+      expect({ race: name, missing: missing(), impossible: Object.keys(classes).filter((c) => !allowed.has(c)) }).toEqual({ race: name, missing: [], impossible: [] });
+      return classes;
     },
   };
 }

@@ -13,9 +13,10 @@ import path from 'node:path';
 import { listSpec, aggregateFilter } from '../../src/api/list-query';
 import type { ApiRunInput } from '../../src/api/types';
 import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggregates';
+import { activeRunIdStatement } from '../../src/sql/active-run';
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
-import { activeRunIdStatement, appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
+import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
 import { selectRunStatement } from '../../src/sql/run-graph';
@@ -80,7 +81,7 @@ const CASES: Record<string, () => Statement> = {
   'usage-totals': () => usageTotalsStatement(aggregateFilter({ assistant_id: 'asst_1' })),
   'insert-graph-every-part': () => insertOfEveryPart({ replace: true }),
   'insert-graph-create': () => insertOfEveryPart({ stampTtlSeconds: 600 }),
-  'active-run-of-thread': () => activeRunIdStatement('thread_1'),
+  'active-run-id': () => activeRunIdStatement('thread_1'),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */

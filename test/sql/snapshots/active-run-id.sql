@@ -1,5 +1,4 @@
 select "id"
 from "run_object"
 where "thread_id" = ? and "status" in ('queued', 'in_progress', 'requires_action', 'cancelling')
-limit 1
 -- $1: "thread_1"
