@@ -2,6 +2,7 @@ import 'reflect-metadata';
 
 export * from './entities';
 export { RunRepository } from './repositories/run.repository';
+export type { PurgeOptions } from './repositories/retention';
 export { runStoreConfig, runStoreEntities, runStoreMigrationsPath } from './config';
 export type { RunStoreSettings } from './settings';
 export { toApiRun } from './api/mapping';
@@ -13,5 +14,9 @@ export {
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,
+  RunStoreUnavailableError,
+  type UnavailableReason,
   type ValidationIssue,
 } from './errors';
+export { toHttpError, RETRY_AFTER_SECONDS, type ApiError, type HttpErrorResponse } from './http/errors';
+export { parseRunListQuery, LIST_QUERY_PARAMETERS, type QueryParameters } from './http/list-query';

@@ -1,4 +1,5 @@
 import {
+  BeforeUpdate,
   Collection,
   Entity,
   EntityRepositoryType,
@@ -10,10 +11,13 @@ import {
   PrimaryKey,
   Property,
   Unique,
+  type EventArgs,
   type Rel,
 } from '@mikro-orm/core';
 import { ACTIVE_STATUSES, RUN_STATUSES, type ApiRun, type RunStatus } from '../api/types';
 import { toApiRun } from '../api/mapping';
+import { InvalidRunTransitionError } from '../errors';
+import { isStatusChange } from '../lifecycle/transitions';
 import { RunRepository } from '../repositories/run.repository';
 import { RunFileId, RunTool } from './collections.entity';
 import { THREAD_ACTIVE_RUN_INDEX } from './schema-names';
@@ -164,5 +168,16 @@ export class RunObject {
   /** The exact API object (`JSON.stringify(run)` and `res.json(run)` give the API shape). */
   toJSON(): ApiRun {
     return toApiRun(this);
+  }
+
+  /**
+   * A flush may not change the status in a way the lifecycle does not list (the repository's
+   * transitions are the way to move a run): `InvalidRunTransitionError`, nothing written. The
+   * database refuses it too (the `run_object_check_status` trigger), for paths that skip flushes.
+   */
+  @BeforeUpdate()
+  protected refuseIllegalStatusChange(args: EventArgs<RunObject>): void {
+    const from = args.changeSet?.originalEntity?.status as RunStatus | undefined;
+    if (from !== undefined && !isStatusChange(from, this.status)) throw new InvalidRunTransitionError(this.id, from, `move to '${this.status}'`);
   }
 }

@@ -112,3 +112,13 @@ export function targetOf(name: TransitionName, status: RunStatus): RunStatus | '
   if (t.unchangedIn.includes(status)) return 'unchanged';
   return t.moves[status] ?? null;
 }
+
+/** Every status change some operation makes (from → to), e.g. `queued>in_progress`. */
+export const STATUS_CHANGES: ReadonlySet<string> = new Set(
+  Object.values(TRANSITIONS).flatMap((t) => Object.entries(t.moves).map(([from, to]) => `${from}>${to}`)),
+);
+
+/** Whether some operation of the table moves a run from `from` to `to` (a status kept is no change). */
+export function isStatusChange(from: RunStatus, to: RunStatus): boolean {
+  return from === to || STATUS_CHANGES.has(`${from}>${to}`);
+}

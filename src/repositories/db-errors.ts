@@ -4,7 +4,7 @@
  * the package's own, short: never the driver's, which knex prefixes with the whole statement and
  * its values.
  */
-import { RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError, type UnavailableReason } from '../errors';
+import { InvalidRunTransitionError, RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError, type UnavailableReason } from '../errors';
 import { THREAD_ACTIVE_RUN_INDEX } from '../entities/schema-names';
 
 /** The PostgreSQL error fields we read (present on pg errors and on MikroORM's wrappers of them). */
@@ -21,6 +21,8 @@ export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_CHECK_VIOLATION = '23514';
 export const PG_NOT_NULL_VIOLATION = '23502';
 export const PG_FOREIGN_KEY_VIOLATION = '23503';
+/** Raised by the migrations' `run_object_check_status` trigger for a status change the lifecycle does not list. */
+export const PG_ILLEGAL_STATUS_CHANGE = 'RS001';
 
 export function pgErrorOf(error: unknown): PgErrorLike | null {
   if (typeof error !== 'object' || error === null) return null;
@@ -48,7 +50,7 @@ export interface FailureContext {
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ESHUTDOWN']);
 /** node-postgres and knex say these in words, with no code. */
-const LOST_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed|not queryable|Connection ended|socket hang up/i;
+const LOST_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed|not queryable|Connection ended|socket hang up|Transaction query already complete/i;
 const POOL_MESSAGES = /Timeout acquiring a connection|pool is probably full/i;
 const NO_POOL_MESSAGES = /Unable to acquire a connection|pool is destroyed|aborted/i;
 
@@ -112,6 +114,11 @@ export function translateDbError(error: unknown, context: FailureContext = { wri
     if (code === PG_UNIQUE_VIOLATION && pg!.constraint === THREAD_ACTIVE_RUN_INDEX) {
       return new ThreadHasActiveRunError(context.threadId ?? '(unknown)', null);
     }
+    if (code === PG_ILLEGAL_STATUS_CHANGE) {
+      // detail: "<from> <to> <run id>" (the migrations' run_object_check_status trigger)
+      const [from = '?', to = '?', ...id] = (pg!.detail ?? '').split(' ');
+      return new InvalidRunTransitionError(id.join(' ') || '(unknown)', from, `move to '${to}'`);
+    }
     if (code.startsWith('22') || code.startsWith('23')) {
       const field = pg!.column ?? pg!.constraint ?? pg!.table ?? '(input)';
       return RunValidationError.of(field, `${DATA_REASONS[code] ?? 'was refused by the database'} (${code})`);
@@ -132,8 +139,9 @@ export function translateDbError(error: unknown, context: FailureContext = { wri
   const nodeCode = nodeCodeOf(error);
   if (nodeCode !== null && CONNECT_CODES.has(nodeCode)) return unavailable('connect_failed', true, false, nodeCode, error);
   if (nodeCode !== null && SOCKET_CODES.has(nodeCode)) return unavailable('connection_lost', transient, lostOutcome, nodeCode, error);
-  const message = error instanceof Error ? error.message : '';
-  const name = error instanceof Error ? error.name : '';
+  // Read as properties, not through `instanceof Error`: a socket's error may come from another realm.
+  const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : '';
+  const name = typeof (error as { name?: unknown })?.name === 'string' ? (error as { name: string }).name : '';
   if (name === 'KnexTimeoutError' || POOL_MESSAGES.test(message)) return unavailable('pool_exhausted', true, false, null, error);
   if (LOST_MESSAGES.test(message)) return unavailable('connection_lost', transient, lostOutcome, null, error);
   if (NO_POOL_MESSAGES.test(message)) return unavailable('connect_failed', false, false, null, error);

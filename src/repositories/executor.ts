@@ -3,15 +3,15 @@
  * or `write`, each write operation through `atomically`, and the store's few multi-statement writes
  * through `transaction`. A statement runs on the caller's entity manager — inside its transaction
  * when it has one, never on a second connection then, and never flushing, clearing or rolling back
- * the caller's unit of work (the store uses no `em.transactional`, which forks and flushes) — with its parameters
- * bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
+ * the caller's unit of work (the store uses no `em.transactional`, which forks and flushes) —
+ * with its parameters bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
  * which for a batch's JSON parameters costs more than the whole rest of the write), shows in
  * MikroORM's query logger like the ORM's own statements (with their timing), and no raw driver
  * error leaves it (db-errors.ts).
  *
  * Transient failures are retried here, bounded, and only where repeating cannot change the
- * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (it is
- * aborted; only the caller can retry it), a statement that never reached the server (no
+ * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (a
+ * conflict there recurs in the same snapshot; only the caller can retry its transaction), a statement that never reached the server (no
  * connection could be opened, the server was starting) or that the server rolled back whole
  * (serialization failure, deadlock), and a read whose connection was lost.
  */
@@ -23,9 +23,17 @@ import { translateDbError, type FailureContext } from './db-errors';
 
 export type Row = Record<string, unknown>;
 
+/**
+ * Where a read goes: `replica` — a read replica when the ORM has `replicas` configured (and
+ * `preferReadReplicas` is not off), for reads that show; `primary` — the write connection, for reads
+ * that decide or must see the caller's own writes. Inside a transaction every statement runs on the
+ * transaction's connection, whatever this says.
+ */
+export type ReadFrom = 'replica' | 'primary';
+
 /** The rows of a statement that only reads. */
-export function read<T extends Row = Row>(em: EntityManager, statement: Statement): Promise<T[]> {
-  return run<T>(em, statement, false);
+export function read<T extends Row = Row>(em: EntityManager, statement: Statement, from: ReadFrom = 'primary'): Promise<T[]> {
+  return run<T>(em, statement, false, undefined, from);
 }
 
 /**
@@ -86,12 +94,12 @@ export async function transaction<T>(em: EntityManager, fn: (tx: EntityManager) 
 /** Delays between attempts of a retried statement (ms); jittered by up to half. */
 const BACKOFF_MS = [20, 100, 400];
 
-async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string): Promise<T[]> {
+async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string, from: ReadFrom = 'primary'): Promise<T[]> {
   const context: FailureContext = { write: isWrite, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
   const retries = context.inCallerTransaction ? 0 : runStoreSettingsOf(em).retries;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await once<T>(em, statement);
+      return await once<T>(em, statement, from);
     } catch (error) {
       const translated = translateDbError(error, context);
       if (attempt >= retries || !repeatable(translated, isWrite)) throw translated;
@@ -116,31 +124,37 @@ function repeatable(error: unknown, isWrite: boolean): boolean {
   }
 }
 
-async function once<T extends Row>(em: EntityManager, statement: Statement): Promise<T[]> {
-  const raw = em.getConnection().getKnex().raw(statement.sql, statement.params as never[]);
+async function once<T extends Row>(em: EntityManager, statement: Statement, from: ReadFrom): Promise<T[]> {
   const ctx = em.getTransactionContext();
+  const type = from === 'replica' && !ctx && em.config.get('preferReadReplicas') !== false ? 'read' : 'write';
+  const connection = em.getConnection(type);
+  const raw = connection.getKnex().raw(statement.sql, statement.params as never[]);
   const started = Date.now();
   try {
     const result = (await (ctx ? raw.transacting(ctx) : raw)) as { rows: T[] };
-    log(em, statement, { took: Date.now() - started, results: result.rows.length });
+    log(em, connection, type, statement, { took: Date.now() - started, results: result.rows.length });
     return result.rows;
   } catch (error) {
-    log(em, statement, { took: Date.now() - started, level: 'error' });
+    log(em, connection, type, statement, { took: Date.now() - started, level: 'error' });
     throw error;
   }
 }
 
+type Connection = ReturnType<EntityManager['getConnection']>;
+
 /** Logs a statement as MikroORM logs its own (`debug: ['query']`; parameters inlined only with `'query-params'`). */
-function log(em: EntityManager, statement: Statement, context: { took: number; results?: number; level?: 'error' }): void {
+function log(em: EntityManager, connection: Connection, type: 'read' | 'write', statement: Statement, context: { took: number; results?: number; level?: 'error' }): void {
   const logger = em.config.getLogger();
   if (!logger.isEnabled('query')) return;
   const platform = em.getPlatform();
   const text = logger.isEnabled('query-params')
     ? platform.formatQuery(statement.sql, statement.params as unknown[])
-    : em.getConnection().getKnex().client.positionBindings(statement.sql);
+    : connection.getKnex().client.positionBindings(statement.sql);
+  // The connection's name as MikroORM's own log lines give it (replicas are `read-1`, … unless named).
+  const options = (connection as unknown as { options?: { name?: string; host?: string } }).options;
   logger.logQuery({
     level: context.level ?? 'info',
-    connection: { type: 'write', name: em.config.get('name') ?? em.config.get('host') },
+    connection: { type, name: options?.name ?? em.config.get('name') ?? options?.host },
     query: text,
     params: statement.params as unknown[],
     took: context.took,

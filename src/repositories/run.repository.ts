@@ -5,12 +5,14 @@
  *
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
- *   reads.ts        findById, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
+ *   retention.ts    purgeRuns (sql/purge.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
  */
-import { EntityRepository } from '@mikro-orm/postgresql';
+import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
+import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
   ApiLastError,
@@ -31,7 +33,11 @@ import type {
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import { RunNotFoundError, type RunStoreError } from '../errors';
+import { translateDbError } from './db-errors';
+import type { ReadFrom } from './executor';
 import * as reads from './reads';
+import * as retention from './retention';
+import type { PurgeOptions } from './retention';
 import * as transitions from './transitions';
 import * as writes from './writes';
 import type { PreparedRunImport } from './writes';
@@ -42,18 +48,42 @@ import type { PreparedRunImport } from './writes';
  * (their `toJSON()` is the API object) and fail only with the package's error classes.
  */
 export class RunRepository extends EntityRepository<RunObject> {
+  /** Where this repository's showing reads go (`withPrimaryReads()` makes one that reads from the primary). */
+  private readFrom: ReadFrom = 'replica';
+
+  /**
+   * This repository with every read on the primary: for a caller that must see its own writes
+   * (read-your-writes) when the ORM has read replicas. Without replicas it changes nothing.
+   */
+  withPrimaryReads(): RunRepository {
+    const primary = new RunRepository(this.em, this.entityName);
+    primary.readFrom = 'primary';
+    return primary;
+  }
+
   // --- creating and storing -----------------------------------------------------------------
 
   /**
-   * A new `queued` run on `input.thread_id`, expiring after the configured TTL
+   * A new `queued` run on `input.thread_id`, stored at once, expiring after the configured TTL
    * (`runStoreConfig(…, { runTtlSeconds })`, default 600 s); `ThreadHasActiveRunError` while the
-   * thread has an active run.
-   * (It replaces `EntityRepository#create`, which only builds an entity: the public contract names
-   * this method `create`. Use `em.create(RunObject, …)` for the ORM's builder.)
+   * thread has an active run. The same as `create(input)`, under a name no ORM method has.
    */
-  // @ts-expect-error -- deliberately not the base class's synchronous builder signature
-  async create(input: CreateRunInput): Promise<RunObject> {
+  createRun(input: CreateRunInput): Promise<RunObject> {
     return writes.create(this.em, input);
+  }
+
+  /**
+   * Both `create`s: with the API's input (`thread_id`, `assistant_id`, `model`, …) it is the store's
+   * `createRun` (stored at once, a promise of the run); with entity data (`threadId`, …, or with
+   * options) it is MikroORM's synchronous builder, unchanged, so the repository stays substitutable
+   * for `EntityRepository<RunObject>`.
+   */
+  override create<Convert extends boolean = false>(data: RequiredEntityData<RunObject, never, Convert>, options?: CreateOptions<Convert>): RunObject;
+  override create<Convert extends boolean = false>(data: EntityData<RunObject, Convert>, options: CreateOptions<Convert> & { partial: true }): RunObject;
+  override create(input: CreateRunInput): Promise<RunObject>;
+  override create(data: unknown, options?: unknown): RunObject | Promise<RunObject> {
+    if (options !== undefined || isEntityData(data)) return super.create(data as RequiredEntityData<RunObject>, options as CreateOptions<false>);
+    return this.createRun(data as CreateRunInput);
   }
 
   /**
@@ -88,7 +118,7 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The run, fully loaded and fresh from the database, or `null`. */
   findById(id: string): Promise<RunObject | null> {
-    return reads.findById(this.em, id);
+    return reads.findById(this.em, id, this.readFrom);
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
@@ -96,6 +126,14 @@ export class RunRepository extends EntityRepository<RunObject> {
     const run = await this.findById(id);
     if (!run) throw new RunNotFoundError(id);
     return run;
+  }
+
+  /**
+   * The run, fully loaded, if it is on `threadId`; else `RunNotFoundError`, as for a missing run (what
+   * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
+   */
+  getForThread(threadId: string, runId: string): Promise<RunObject> {
+    return reads.getForThread(this.em, threadId, runId, this.readFrom);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
@@ -164,30 +202,74 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.updateMetadata(this.em, id, metadata);
   }
 
+  // --- retention ---------------------------------------------------------------------------------
+
+  /**
+   * Deletes terminal runs created before a cutoff (`olderThanSeconds` ago on the database's clock,
+   * or `before`), optionally only some statuses, with all their parts, in batches of `batchSize`
+   * (default 1,000) that lock only rows nobody else holds; returns how many it deleted (with
+   * `dryRun`: how many it would). Safe from several processes at once. Active runs are never purged.
+   */
+  purgeRuns(options: PurgeOptions): Promise<number> {
+    return retention.purgeRuns(this.em, options);
+  }
+
+  // --- the ORM's own writes, kept to the lifecycle ----------------------------------------------
+
+  /** MikroORM's `nativeUpdate`; a status change the lifecycle does not list is an `InvalidRunTransitionError` (the database refuses it). */
+  override async nativeUpdate(...args: Parameters<EntityRepository<RunObject>['nativeUpdate']>): Promise<number> {
+    return ormWrite(this.em, () => super.nativeUpdate(...args));
+  }
+
+  /** MikroORM's `upsert`, with the same guard as `nativeUpdate`. */
+  override async upsert(...args: Parameters<EntityRepository<RunObject>['upsert']>): Promise<RunObject> {
+    return ormWrite(this.em, () => super.upsert(...args));
+  }
+
+  /** MikroORM's `upsertMany`, with the same guard as `nativeUpdate`. */
+  override async upsertMany(...args: Parameters<EntityRepository<RunObject>['upsertMany']>): Promise<RunObject[]> {
+    return ormWrite(this.em, () => super.upsertMany(...args));
+  }
+
   // --- lists and aggregates -------------------------------------------------------------------
 
   /** A page of the thread's runs, in the API's list shape. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByThread(this.em, threadId, query);
+    return reads.listByThread(this.em, threadId, query, this.readFrom);
   }
 
   /** A page of the assistant's runs, in the API's list shape. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByAssistant(this.em, assistantId, query);
+    return reads.listByAssistant(this.em, assistantId, query, this.readFrom);
   }
 
   /** A page of the runs in a status (or several), in the API's list shape. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByStatus(this.em, status, query);
+    return reads.listByStatus(this.em, status, query, this.readFrom);
   }
 
   /** The number of runs in each of the nine statuses (zeros included). */
   countByStatus(filter?: RunCountFilter): Promise<RunStatusCounts> {
-    return reads.countByStatus(this.em, filter);
+    return reads.countByStatus(this.em, filter, this.readFrom);
   }
 
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
-    return reads.usageTotals(this.em, filter);
+    return reads.usageTotals(this.em, filter, this.readFrom);
+  }
+}
+
+/** Entity data for MikroORM's builder (camelCase keys of `RunObject`), rather than the API's input (snake_case). */
+function isEntityData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  return 'threadId' in data || 'assistantId' in data || 'createdAt' in data;
+}
+
+/** An ORM write of the base class, its failures translated like the store's own. */
+async function ormWrite<T>(em: EntityManager, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    throw translateDbError(error, { write: true, inCallerTransaction: em.getTransactionContext() !== undefined });
   }
 }

@@ -1,7 +1,16 @@
+/** The thread's active run: the one run its thread lock holds (so at most one row). */
 import { ACTIVE_STATUSES } from '../api/types';
+import { RUN_GRAPH_COLUMNS } from './run-graph';
 import { statusList, type Statement } from './statement';
 
-/** The id of the thread's active run (the one its thread lock holds): one row, or none. */
+const ACTIVE = `r."thread_id" = ? and r."status" in (${statusList(ACTIVE_STATUSES)})`;
+
+/** The active run of the thread with all its parts (`RUN_GRAPH_COLUMNS`): one row, or none. */
+export function activeRunStatement(threadId: string): Statement {
+  return { sql: `select ${RUN_GRAPH_COLUMNS} from "run_object" r where ${ACTIVE}`, params: [threadId] };
+}
+
+/** Only its id (for the `ThreadHasActiveRunError` of a refused create). */
 export function activeRunIdStatement(threadId: string): Statement {
-  return { sql: `select "id" from "run_object" where "thread_id" = ? and "status" in (${statusList(ACTIVE_STATUSES)})`, params: [threadId] };
+  return { sql: `select r."id" from "run_object" r where ${ACTIVE}`, params: [threadId] };
 }

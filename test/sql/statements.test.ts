@@ -13,12 +13,13 @@ import path from 'node:path';
 import { listSpec, aggregateFilter } from '../../src/api/list-query';
 import type { ApiRunInput } from '../../src/api/types';
 import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggregates';
-import { activeRunIdStatement } from '../../src/sql/active-run';
+import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-run';
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
 import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
+import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../../src/sql/purge';
 import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
 import { transitionStatement } from '../../src/sql/transition';
@@ -82,6 +83,10 @@ const CASES: Record<string, () => Statement> = {
   'insert-graph-every-part': () => insertOfEveryPart({ replace: true }),
   'insert-graph-create': () => insertOfEveryPart({ stampTtlSeconds: 600 }),
   'active-run-id': () => activeRunIdStatement('thread_1'),
+  'active-run': () => activeRunStatement('thread_1'),
+  'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
+  'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
+  'purge-cutoff': () => cutoffStatement(86_400),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */

@@ -23,8 +23,8 @@ export interface HeldTransaction {
   rollback(): Promise<void>;
 }
 
-/** A transaction begun on a new plain `pg` connection (closed when it ends). */
-export async function holdTransaction(db: TestDatabase): Promise<HeldTransaction> {
+/** A transaction begun on a new plain `pg` connection to `db.url` (closed when it ends). */
+export async function holdTransaction(db: Pick<TestDatabase, 'url'>): Promise<HeldTransaction> {
   const client = new Client({ connectionString: db.url });
   await client.connect();
   const [{ pid }] = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows;
