@@ -11,11 +11,14 @@
  * A replace (`importRun` of a stored id) is the same statement with the run row upserted in place
  * (`on conflict ("id") do update`): the run never stops existing, so a transition waiting for its
  * row lock finds it. The run row then points at its new parts, and the migrations' trigger deletes
- * the parts it pointed at before; its old tools and file ids are deleted by the statement.
+ * the parts it pointed at before; its old tools and file ids are deleted by the statement. It
+ * takes any status (a mirror takes the API's word): it tells the status trigger so first
+ * (`REPLACING_SETTING`, read by the upsert's select).
  */
 import { randomUUID } from 'node:crypto';
 import type { RunObject } from '../entities/run-object.entity';
 import type { ApiRunInput } from '../api/types';
+import { REPLACING_SETTING } from '../entities/schema-names';
 import type { Statement } from './statement';
 
 interface TableSpec {
@@ -232,6 +235,7 @@ function runInsert(write: GraphWrite): { sql: string; params: unknown[] } {
     params.push(write.stampTtlSeconds);
     from = ', (select clock_timestamp() as at) as n';
   }
+  if (write.replace) from += ', replacing';
   let sql = insertFrom(spec, { values, from, alias: 'r' });
   if (write.replace) {
     const set = spec.columns.filter(([name]) => name !== 'id').map(([name]) => `"${name}" = excluded."${name}"`);
@@ -255,6 +259,10 @@ export function insertGraphStatement(runs: readonly RunObject[], write: GraphWri
 export function insertRowsStatement(rows: InsertRows, write: GraphWrite = {}): Statement {
   const run = runInsert(write);
   const ctes = [`i_run as (${run.sql})`];
+  if (write.replace) {
+    // evaluated once, before the upsert's first row (its select reads it), so before the status trigger fires
+    ctes.unshift(`replacing as materialized (select set_config('${REPLACING_SETTING}', statement_timestamp()::text, true) as at)`);
+  }
   const params: unknown[] = [...run.params, JSON.stringify(rows.run)];
   for (const name of Object.keys(WRITTEN_RUN_KEY) as (keyof typeof WRITTEN_RUN_KEY)[]) {
     const collection = write.replace && (COLLECTIONS as readonly string[]).includes(name);

@@ -113,7 +113,7 @@ describe('a replace waiting behind a writer that changed the run', () => {
       await holder.rollback();
     }
     await within(replacing, LOCK_WAIT_TIMEOUT_MS, 'the replace');
-    expect(statements.filter((s) => s.startsWith('with i_run as (insert into "run_object" as r')).length).toBe(2);
+    expect(statements.filter((s) => s.startsWith('with replacing as materialized')).length).toBe(2);
     expect(await storedApi(original.id)).toEqual(asStored(replacement)); // whole: the holder's file ids and metadata are gone
     expect(await collectionRows(original.id)).toEqual({ tools: replacement.tools.length, files: 1 });
     expect(await orphans()).toEqual(NO_ORPHANS);
