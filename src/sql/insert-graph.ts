@@ -18,7 +18,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RunObject } from '../entities/run-object.entity';
 import type { ApiRunInput } from '../api/types';
-import { REPLACING_SETTING } from '../entities/schema-names';
 import type { Statement } from './statement';
 
 interface TableSpec {
@@ -173,6 +172,13 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
   const fileIds = api.file_ids;
   if (fileIds) for (let i = 0; i < fileIds.length; i++) rows.fileId.push([randomUUID(), api.id, i, fileIds[i]]);
 }
+
+/**
+ * The setting by which the replace statement tells the status trigger (`run_object_check_status`,
+ * migration 20261201092000) that it may set any status: the statement sets it, transaction-locally,
+ * to its own `statement_timestamp()`, which no other statement shares.
+ */
+const REPLACING_SETTING = 'assistants_run_store.replacing';
 
 /** The value of column `i` of a row array `x`, as its column's type. */
 const valueOf = (type: string, i: number): string => (type === 'jsonb' ? `nullif(x->${i}, 'null'::jsonb)` : `(x->>${i})::${type}`);
