@@ -73,28 +73,29 @@ function apiRunOf(row: Row | undefined): ApiRun {
 const RUN_COLUMNS =
   'id text, created_at timestamptz, thread_id text, assistant_id text, status text, required_action_id uuid, last_error_id uuid, expires_at timestamptz, ' +
   'started_at timestamptz, cancelled_at timestamptz, failed_at timestamptz, completed_at timestamptz, incomplete_details_id uuid, model text, instructions text, ' +
-  'carries_file_ids boolean, metadata jsonb, usage_id uuid, temperature float8, top_p float8, max_prompt_tokens int, max_completion_tokens int, ' +
+  'carries_file_ids boolean, metadata json, usage_id uuid, temperature float8, top_p float8, max_prompt_tokens int, max_completion_tokens int, ' +
   'truncation_strategy_id uuid, tool_choice_id uuid, parallel_tool_calls boolean, response_format_id uuid';
 const runColumnNames = RUN_COLUMNS.split(', ').map((c) => c.split(' ')[0]).join(', ');
 
 /**
  * ONE statement inserting every row of `runs` (API objects): parts, runs, tools, file ids, tool
- * calls, from one JSON parameter per table read with jsonb_to_recordset.
+ * calls, from one JSON parameter per table read with json_to_recordset (`json`, as the store: the
+ * JSON columns keep their key order).
  */
 export const INSERT_RUNS_SQL = `with
-  ra as (insert into run_required_action (id, type) select id, 'submit_tool_outputs' from jsonb_to_recordset($1::jsonb) as x(id uuid)),
+  ra as (insert into run_required_action (id, type) select id, 'submit_tool_outputs' from json_to_recordset($1::json) as x(id uuid)),
   tc as (insert into run_tool_call (id, required_action_id, position, call_id, type, function_name, function_arguments)
          select id, required_action_id, position, call_id, 'function', function_name, function_arguments
-         from jsonb_to_recordset($2::jsonb) as x(id uuid, required_action_id uuid, position int, call_id text, function_name text, function_arguments text)),
-  le as (insert into run_last_error (id, code, message) select * from jsonb_to_recordset($3::jsonb) as x(id uuid, code text, message text)),
-  idt as (insert into run_incomplete_details (id, reason) select * from jsonb_to_recordset($4::jsonb) as x(id uuid, reason text)),
-  us as (insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens) select * from jsonb_to_recordset($5::jsonb) as x(id uuid, prompt_tokens int, completion_tokens int, total_tokens int)),
-  ts as (insert into run_truncation_strategy (id, type, last_messages, has_last_messages) select * from jsonb_to_recordset($6::jsonb) as x(id uuid, type text, last_messages int, has_last_messages boolean)),
-  tch as (insert into run_tool_choice (id, mode, type, function_name) select * from jsonb_to_recordset($7::jsonb) as x(id uuid, mode text, type text, function_name text)),
-  rf as (insert into run_response_format (id, type, json_schema) select * from jsonb_to_recordset($8::jsonb) as x(id uuid, type text, json_schema jsonb)),
-  ro as (insert into run_object (${runColumnNames}) select * from jsonb_to_recordset($9::jsonb) as x(${RUN_COLUMNS})),
-  tl as (insert into run_tool (id, run_id, position, type, function, file_search) select * from jsonb_to_recordset($10::jsonb) as x(id uuid, run_id text, position int, type text, function jsonb, file_search jsonb)),
-  fi as (insert into run_file_id (id, run_id, position, file_id) select * from jsonb_to_recordset($11::jsonb) as x(id uuid, run_id text, position int, file_id text))
+         from json_to_recordset($2::json) as x(id uuid, required_action_id uuid, position int, call_id text, function_name text, function_arguments text)),
+  le as (insert into run_last_error (id, code, message) select * from json_to_recordset($3::json) as x(id uuid, code text, message text)),
+  idt as (insert into run_incomplete_details (id, reason) select * from json_to_recordset($4::json) as x(id uuid, reason text)),
+  us as (insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens) select * from json_to_recordset($5::json) as x(id uuid, prompt_tokens int, completion_tokens int, total_tokens int)),
+  ts as (insert into run_truncation_strategy (id, type, last_messages, has_last_messages) select * from json_to_recordset($6::json) as x(id uuid, type text, last_messages int, has_last_messages boolean)),
+  tch as (insert into run_tool_choice (id, mode, type, function_name) select * from json_to_recordset($7::json) as x(id uuid, mode text, type text, function_name text)),
+  rf as (insert into run_response_format (id, type, json_schema) select * from json_to_recordset($8::json) as x(id uuid, type text, json_schema json)),
+  ro as (insert into run_object (${runColumnNames}) select * from json_to_recordset($9::json) as x(${RUN_COLUMNS})),
+  tl as (insert into run_tool (id, run_id, position, type, function, file_search) select * from json_to_recordset($10::json) as x(id uuid, run_id text, position int, type text, function json, file_search json)),
+  fi as (insert into run_file_id (id, run_id, position, file_id) select * from json_to_recordset($11::json) as x(id uuid, run_id text, position int, file_id text))
 select 1`;
 
 const ts = (seconds: number | null | undefined) => (seconds === null || seconds === undefined ? null : new Date(seconds * 1000).toISOString());
@@ -224,7 +225,7 @@ export class Baseline {
         a as (insert into run_required_action (id, type) select $2, 'submit_tool_outputs' from r),
         c as (insert into run_tool_call (id, required_action_id, position, call_id, type, function_name, function_arguments)
               select x.id, $2, x.position, x.call_id, 'function', x.function_name, x.function_arguments
-              from r, jsonb_to_recordset($3::jsonb) as x(id uuid, position int, call_id text, function_name text, function_arguments text))
+              from r, json_to_recordset($3::json) as x(id uuid, position int, call_id text, function_name text, function_arguments text))
       select ${apiJson('r', { requiredAction: `json_build_object('type', 'submit_tool_outputs', 'submit_tool_outputs', json_build_object('tool_calls', $4::json))` })} as run from r`,
       [id, actionId, JSON.stringify(rows), JSON.stringify(calls)],
     );

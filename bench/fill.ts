@@ -42,12 +42,12 @@ export function fillStatements(n: number): string[] {
         metadata, usage_id, temperature, top_p, max_prompt_tokens, max_completion_tokens, truncation_strategy_id, tool_choice_id, parallel_tool_calls, response_format_id)
       select 'run_fill_' || g, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second', 'thread_fill_' || (g % ${threads}), 'asst_fill_' || (g % 50),
         'completed', timestamptz '2024-01-01 00:00:01+00' + g * interval '1 second', timestamptz '2024-01-01 00:00:09+00' + g * interval '1 second',
-        'gpt-4o', 'You are a weather bot.', false, jsonb_build_object('n', g::text), ${part('us')}, 0.7, 1, 2000, 1000,
+        'gpt-4o', 'You are a weather bot.', false, json_build_object('n', g::text), ${part('us')}, 0.7, 1, 2000, 1000,
         ${part('ts')}, ${part('tc')}, true, ${part('rf')}
       from ${g}`,
     `insert into run_tool (id, run_id, position, type, function)
       select md5('t0' || g)::uuid, 'run_fill_' || g, 0, 'code_interpreter', null from ${full}
-      union all select md5('t1' || g)::uuid, 'run_fill_' || g, 1, 'function', '${FUNCTION_TOOL}'::jsonb from ${full}`,
+      union all select md5('t1' || g)::uuid, 'run_fill_' || g, 1, 'function', '${FUNCTION_TOOL}'::json from ${full}`,
     // Vacuumed, not only analyzed: the first reads after a bulk load would otherwise set the hint
     // bits of every page they touch (writes during the measurement), and autovacuum would start
     // on the new rows while the pages are timed.

@@ -3,6 +3,7 @@ import { ReflectMetadataProvider } from '@mikro-orm/core';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import * as entities from './entities';
+import { mapJsonText } from './entities/json-text.type';
 import { checkRunStoreSettings, RUN_STORE_SETTINGS_KEY, type RunStoreSettings } from './settings';
 
 /** Every entity of the package, for a service that registers them in its own MikroORM config. */
@@ -34,19 +35,21 @@ function connectionSettings(settings: RunStoreSettings): Record<string, number> 
 
 /**
  * A complete MikroORM config for PostgreSQL with this package's entities, metadata provider and
- * migrations. `overrides` win over the defaults (`migrations`, `pool` and `driverOptions` are
- * merged key by key); pass `clientUrl` (no default database is set). `settings` are the package's
- * own (README "Settings"); an unknown key or a value out of range is a `RunValidationError`.
+ * migrations. `overrides` win over the defaults (`migrations`, `discovery`, `pool` and
+ * `driverOptions` are merged key by key); pass `clientUrl` (no default database is set).
+ * `settings` are the package's own (README "Settings"); an unknown key or a value out of range is
+ * a `RunValidationError`.
  */
 export function runStoreConfig(overrides: Options = {}, settings: Partial<RunStoreSettings> = {}): Options {
   const checked = checkRunStoreSettings(settings);
-  const { migrations, pool, driverOptions, ...rest } = overrides;
+  const { migrations, discovery, pool, driverOptions, ...rest } = overrides;
   const driver = (driverOptions ?? {}) as Record<string, unknown>;
   return defineConfig({
     entities: runStoreEntities,
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
-    discovery: { warnWhenNoEntities: false },
+    // `json` columns are told apart from `jsonb` ones in schema diffs (see JsonTextType).
+    discovery: { warnWhenNoEntities: false, ...discovery, getMappedType: mapJsonText(discovery?.getMappedType) },
     migrations: {
       path: runStoreMigrationsPath,
       pathTs: runStoreMigrationsPath,

@@ -3,6 +3,23 @@
  * raw driver errors are translated at the repository boundary.
  */
 
+/** How many UTF-16 units of a caller's string a message quotes. */
+export const EXCERPT_LENGTH = 40;
+
+/** `s`, cut to `EXCERPT_LENGTH` UTF-16 units (never inside a surrogate pair) with `…` when longer: how messages quote a caller's string. */
+export function cut(s: string): string {
+  if (s.length <= EXCERPT_LENGTH) return s;
+  const end = /[\uD800-\uDBFF]/.test(s[EXCERPT_LENGTH - 1]) ? EXCERPT_LENGTH - 1 : EXCERPT_LENGTH;
+  return `${s.slice(0, end)}…`;
+}
+
+/** A field path for a message: a deep one (a nesting-depth refusal) keeps its start and its end. */
+function shortPath(field: string): string {
+  if (field.length <= 2 * EXCERPT_LENGTH) return field;
+  const tail = field.slice(-EXCERPT_LENGTH);
+  return `${cut(field)}${/^[\uDC00-\uDFFF]/.test(tail) ? tail.slice(1) : tail}`;
+}
+
 /** Base class of every error this package throws on purpose. */
 export class RunStoreError extends Error {
   constructor(message: string) {
@@ -14,7 +31,7 @@ export class RunStoreError extends Error {
 /** No run has the given id. */
 export class RunNotFoundError extends RunStoreError {
   constructor(readonly runId: string) {
-    super(`No run found with id '${runId}'.`);
+    super(`No run found with id '${cut(runId)}'.`);
   }
 }
 
@@ -25,7 +42,7 @@ export class InvalidRunTransitionError extends RunStoreError {
     readonly currentStatus: string,
     readonly transition: string,
   ) {
-    super(`Cannot ${transition} run ${runId}: its status is '${currentStatus}'.`);
+    super(`Cannot ${transition} run ${cut(runId)}: its status is '${currentStatus}'.`);
   }
 }
 
@@ -37,8 +54,8 @@ export class ThreadHasActiveRunError extends RunStoreError {
   ) {
     super(
       activeRunId
-        ? `Thread ${threadId} already has an active run ${activeRunId}.`
-        : `Thread ${threadId} already has an active run.`,
+        ? `Thread ${cut(threadId)} already has an active run ${cut(activeRunId)}.`
+        : `Thread ${cut(threadId)} already has an active run.`,
     );
   }
 }
@@ -56,7 +73,7 @@ export class RunValidationError extends RunStoreError {
   constructor(readonly issues: ValidationIssue[]) {
     const [first] = issues;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    super(`Invalid run input: ${first.field}: ${first.reason}${more}`);
+    super(`Invalid run input: ${shortPath(first.field)}: ${first.reason}${more}`);
     this.field = first.field;
     this.reason = first.reason;
   }

@@ -108,3 +108,57 @@ export function asStored(run: ApiRunInput): ApiRun {
 export function createInput(overrides: Partial<CreateRunInput> = {}): CreateRunInput {
   return { thread_id: uid('thread'), assistant_id: uid('asst'), model: 'gpt-4o', ...overrides };
 }
+
+/**
+ * The JSON text the store must give back for an imported object: `asStored(run)` with its keys in
+ * the API's order (the official RunObject schema's, `file_ids` last, as `toApiRun` writes them) and
+ * every nested object exactly as given. `JSON.stringify(toApiRun(stored))` must equal it.
+ */
+export function asStoredText(run: ApiRunInput): string {
+  const stored = asStored(run) as ApiRun & { file_ids?: string[] };
+  const keys = [...Object.keys(apiRunV2()), ...(stored.file_ids !== undefined ? ['file_ids'] : [])];
+  return JSON.stringify(Object.fromEntries(keys.map((key) => [key, stored[key as keyof typeof stored]])));
+}
+
+/**
+ * Open-ended parts whose keys are NOT in `jsonb`'s order, at every depth: a function's
+ * `parameters`, a `json_schema` and metadata (`jsonb` would sort them). The fixed-shape objects
+ * (`{name, description, parameters, strict}`, `file_search` options, …) are in the order validation
+ * gives them.
+ */
+export function unsortedParts(): Pick<ApiRun, 'tools' | 'metadata' | 'response_format'> {
+  return {
+    tools: [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Weather at a place',
+          parameters: {
+            type: 'object',
+            properties: { unit: { type: 'string', enum: ['f', 'c'] }, city: { type: 'string', description: 'city name' } },
+            required: ['unit', 'city'],
+            additionalProperties: false,
+          },
+          strict: true,
+        },
+      },
+      { type: 'file_search', file_search: { max_num_results: 7, ranking_options: { ranker: 'auto', score_threshold: 0.25 } } },
+    ],
+    metadata: { zone: 'eu', b: '2', a: '1', Äpfel: 'x' },
+    response_format: {
+      type: 'json_schema',
+      json_schema: {
+        name: 'answer',
+        description: 'the reply',
+        schema: {
+          type: 'object',
+          properties: { zeta: { type: 'string', minLength: 1 }, alpha: { type: 'number' }, mid: { type: 'object', properties: { y: { type: 'null' }, x: { type: 'integer' } } } },
+          required: ['zeta', 'alpha', 'mid'],
+          additionalProperties: false,
+        },
+        strict: true,
+      },
+    },
+  };
+}

@@ -5,66 +5,27 @@
  * error, because the store could not give it back.
  */
 import { z } from 'zod';
-import { RunValidationError, ValidationIssue } from '../errors';
+import { cut, RunValidationError, ValidationIssue } from '../errors';
+import { idReason, isPlainObject, jsonIssues, unstorableStringReason, UNIX_SECONDS_MAX } from './arguments';
 import { RUN_STATUSES } from './types';
 
 /** The largest value an `integer` column holds. */
 export const INT4_MAX = 2_147_483_647;
-/** Unix seconds accepted for times: 1970-01-01 … 9999-12-31 (PostgreSQL's timestamptz holds them all). */
-export const UNIX_SECONDS_MAX = 253_402_300_799;
 export const METADATA_MAX_PAIRS = 16;
 export const METADATA_KEY_MAX = 64;
 export const METADATA_VALUE_MAX = 512;
 export const TOOLS_MAX = 20;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** Why PostgreSQL could not store this string as given, or null when it can. */
-export function unstorableStringReason(s: string): string | null {
-  if (s.includes('\u0000')) return 'contains a NUL character (\\u0000), which PostgreSQL cannot store';
-  if (LONE_SURROGATE.test(s)) return 'contains a lone UTF-16 surrogate, which is not valid Unicode';
-  return null;
-}
 
 const text = z.string().superRefine((s, ctx) => {
   const reason = unstorableStringReason(s);
   if (reason) ctx.addIssue({ code: 'custom', message: reason });
 });
 
-function collectJsonIssues(value: unknown, path: (string | number)[], out: { path: (string | number)[]; message: string }[]): void {
-  if (value === null || typeof value === 'boolean') return;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) out.push({ path, message: 'must be a finite JSON number' });
-    return;
-  }
-  if (typeof value === 'string') {
-    const reason = unstorableStringReason(value);
-    if (reason) out.push({ path, message: reason });
-    return;
-  }
-  if (Array.isArray(value)) {
-    value.forEach((item, i) => {
-      if (item === undefined) out.push({ path: [...path, i], message: 'must be a JSON value, got undefined' });
-      else collectJsonIssues(item, [...path, i], out);
-    });
-    return;
-  }
-  if (isPlainObject(value)) {
-    for (const [key, item] of Object.entries(value)) {
-      const keyReason = unstorableStringReason(key);
-      if (keyReason) out.push({ path: [...path, key], message: `key ${keyReason}` });
-      if (item !== undefined) collectJsonIssues(item, [...path, key], out);
-    }
-    return;
-  }
-  out.push({ path, message: `must be a JSON value, got ${describe(value)}` });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
+/** An id (run, thread, assistant, model, tool call): non-empty, at most `ID_MAX_LENGTH` UTF-16 units, storable. */
+const idText = z.string().superRefine((s, ctx) => {
+  const reason = idReason(s);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+});
 
 /**
  * A JSON object with any keys, each key checked by `key` and each value by `value`; the output is
@@ -93,9 +54,7 @@ function recordOf<V extends z.ZodType>(key: z.ZodType<string>, value: V): z.ZodT
 
 /** An open-ended JSON object (a function's `parameters`, a JSON schema): kept as given, checked to be storable. */
 const jsonObject = recordOf(z.string(), z.unknown()).superRefine((value, ctx) => {
-  const found: { path: (string | number)[]; message: string }[] = [];
-  collectJsonIssues(value, [], found);
-  for (const issue of found) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  for (const issue of jsonIssues(value, { storable: true })) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
 });
 
 const int4 = (min: number) => z.number().int().min(min).max(INT4_MAX);
@@ -105,7 +64,8 @@ export const metadataSchema = recordOf(
   text.refine((k) => [...k].length <= METADATA_KEY_MAX, `key must be at most ${METADATA_KEY_MAX} characters`),
   text.refine((v) => [...v].length <= METADATA_VALUE_MAX, `must be at most ${METADATA_VALUE_MAX} characters`),
 )
-  .refine((m) => Object.keys(m).length <= METADATA_MAX_PAIRS, `must have at most ${METADATA_MAX_PAIRS} key-value pairs`)
+  // (not a plain object: already an issue, which does not stop zod running this refinement)
+  .refine((m) => !isPlainObject(m) || Object.keys(m).length <= METADATA_MAX_PAIRS, `must have at most ${METADATA_MAX_PAIRS} key-value pairs`)
   .nullable();
 
 const functionDefinition = z.strictObject({
@@ -138,7 +98,7 @@ export const toolSchema = z.discriminatedUnion('type', [
 export const toolsSchema = z.array(toolSchema).max(TOOLS_MAX);
 
 export const toolCallSchema = z.strictObject({
-  id: text,
+  id: idText,
   type: z.literal('function'),
   function: z.strictObject({ name: text, arguments: text }),
 });
@@ -210,11 +170,11 @@ const V2_REQUIRED_KEYS = [
 /** A run object as the API gives it, either version (a v1 object is one that carries `file_ids`). */
 export const apiRunSchema = z
   .strictObject({
-    id: text,
+    id: idText,
     object: z.literal('thread.run'),
     created_at: unixSeconds,
-    thread_id: text,
-    assistant_id: text,
+    thread_id: idText,
+    assistant_id: idText,
     status: z.enum(RUN_STATUSES),
     required_action: requiredActionSchema.nullable(),
     last_error: lastErrorSchema.nullable(),
@@ -224,7 +184,7 @@ export const apiRunSchema = z
     failed_at: unixSeconds.nullable(),
     completed_at: unixSeconds.nullable(),
     incomplete_details: incompleteDetailsSchema.nullable().optional(),
-    model: text,
+    model: idText,
     instructions: text.nullable(),
     tools: toolsSchema,
     file_ids: z.array(text).optional(),
@@ -250,9 +210,9 @@ export const apiRunSchema = z
 
 /** What `create` takes (the API's CreateRunRequest fields that a stored run keeps, plus the thread). */
 export const createRunSchema = z.strictObject({
-  thread_id: text,
-  assistant_id: text,
-  model: text,
+  thread_id: idText,
+  assistant_id: idText,
+  model: idText,
   instructions: text.nullable().optional(),
   tools: toolsSchema.nullable().optional(),
   file_ids: z.array(text).optional(),
@@ -268,7 +228,7 @@ export const createRunSchema = z.strictObject({
 });
 
 export const toolCallsSchema = z.array(toolCallSchema).min(1);
-export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: text, output: text }));
+export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: idText, output: text }));
 
 // ---------------------------------------------------------------------------------------------
 // Turning zod's issues into the package's ValidationIssue list.
@@ -278,8 +238,8 @@ export function formatPath(path: readonly PropertyKey[], root = ''): string {
   let out = root;
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && /^[A-Za-z_$][\w$]*$/.test(part)) out += out ? `.${part}` : part;
-    else out += `[${JSON.stringify(String(part))}]`;
+    else if (typeof part === 'string' && cut(part) === part && /^[A-Za-z_$][\w$]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${JSON.stringify(cut(String(part)))}]`;
   }
   return out || '(input)';
 }
@@ -348,9 +308,18 @@ function article(expected: string): string {
   return `a ${expected}`;
 }
 
-/** Parses `input` with `schema` or throws a `RunValidationError` naming every bad field (under `root`). */
+/**
+ * Parses `input` with `schema` or throws a `RunValidationError` naming every bad field (under
+ * `root`). The input's shape is checked first, without recursion (`jsonIssues`: JSON types only,
+ * depth, size), so that zod and everything after it only ever see a bounded tree of JSON values.
+ */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, root = ''): z.output<S> {
+  const shape = jsonIssues(input);
+  if (shape.length > 0) throw new RunValidationError(shape.map((issue) => ({ field: formatPath(issue.path, root), reason: issue.message })));
   const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) throw new RunValidationError(toIssues(result.error.issues, root));
-  return result.data;
+  // The input itself, not zod's copy: the schemas have no transforms or defaults (so the two are the
+  // same values), and zod's strict objects come out in the schema's key order — a function given as
+  // `{ description, name, parameters }` must be stored, and come back, in the caller's order.
+  return input as z.output<S>;
 }

@@ -1,11 +1,13 @@
 /** The run's ordered one-to-many collections: `tools` and the v1 `file_ids`. */
 import { randomUUID } from 'node:crypto';
 import { Check, Entity, Enum, ManyToOne, PrimaryKey, Property, Unique, type Rel } from '@mikro-orm/core';
+import { JsonTextType } from './json-text.type';
 import type { RunObject } from './run-object.entity';
 
 /**
  * One tool of a run, in API order. The open-ended parts (`function`, `file_search`) are kept whole
- * as JSONB so that every key, including a function's `parameters`, comes back as given.
+ * as `json` (text, key order kept) so that every key, including a function's `parameters`, comes
+ * back as given, in the order given.
  */
 @Entity({ tableName: 'run_tool' })
 @Unique({ name: 'run_tool_run_position_key', properties: ['run', 'position'] })
@@ -23,10 +25,10 @@ export class RunTool {
   @Enum({ items: ['code_interpreter', 'file_search', 'function', 'retrieval'], type: 'text' })
   type!: 'code_interpreter' | 'file_search' | 'function' | 'retrieval';
 
-  @Property({ type: 'jsonb', nullable: true })
+  @Property({ type: JsonTextType, nullable: true })
   function: Record<string, unknown> | null = null;
 
-  @Property({ type: 'jsonb', nullable: true })
+  @Property({ type: JsonTextType, nullable: true })
   fileSearch: Record<string, unknown> | null = null;
 }
 

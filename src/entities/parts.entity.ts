@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Check, Collection, Entity, Enum, ManyToOne, OneToMany, PrimaryKey, Property, Unique, type Rel } from '@mikro-orm/core';
+import { JsonTextType } from './json-text.type';
 
 @Entity({ tableName: 'run_required_action' })
 export class RunRequiredAction {
@@ -121,7 +122,7 @@ export class RunToolChoice {
   functionName: string | null = null;
 }
 
-/** `response_format`: `auto` (the API's bare string) or an object of the given `type`; `json_schema` kept whole as JSONB. */
+/** `response_format`: `auto` (the API's bare string) or an object of the given `type`; `json_schema` kept whole as `json` (key order kept). */
 @Entity({ tableName: 'run_response_format' })
 @Check({ name: 'run_response_format_json_schema_check', expression: "(type = 'json_schema') = (json_schema is not null)" })
 export class RunResponseFormat {
@@ -131,6 +132,6 @@ export class RunResponseFormat {
   @Enum({ items: ['auto', 'text', 'json_object', 'json_schema'], type: 'text' })
   type!: 'auto' | 'text' | 'json_object' | 'json_schema';
 
-  @Property({ type: 'jsonb', nullable: true })
+  @Property({ type: JsonTextType, nullable: true })
   jsonSchema: Record<string, unknown> | null = null;
 }

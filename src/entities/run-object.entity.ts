@@ -20,6 +20,7 @@ import { InvalidRunTransitionError } from '../errors';
 import { isStatusChange } from '../lifecycle/transitions';
 import { RunRepository } from '../repositories/run.repository';
 import { RunFileId, RunTool } from './collections.entity';
+import { JsonTextType } from './json-text.type';
 import { THREAD_ACTIVE_RUN_INDEX } from './schema-names';
 import {
   RunIncompleteDetails,
@@ -134,7 +135,8 @@ export class RunObject {
   @Property({ type: 'boolean', default: false })
   carriesFileIds: boolean = false;
 
-  @Property({ type: 'jsonb', nullable: true })
+  /** `json`, not `jsonb`: the keys come back in the order they were given. */
+  @Property({ type: JsonTextType, nullable: true })
   metadata: Record<string, string> | null = null;
 
   @OneToOne({ entity: () => RunUsage, fieldName: 'usage_id', ...owned })

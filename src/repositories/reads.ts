@@ -10,7 +10,8 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, type ApiRunList, type RunCountFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
-import { aggregateFilter, checkId, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
+import { checkId, excerpt, listQueryError } from '../api/arguments';
+import { aggregateFilter, checkStatuses, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
 import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
@@ -22,7 +23,7 @@ import { hydrateRuns } from './unit-of-work';
 
 /** The run, fully loaded and fresh from the database (one statement), or `null`. */
 export async function findById(em: EntityManager, id: string, from: ReadFrom = 'primary'): Promise<RunObject | null> {
-  const rows = await read(em, selectRunStatement(id), from);
+  const rows = await read(em, selectRunStatement(checkId(id, 'id')), from);
   return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
 }
 
@@ -31,6 +32,7 @@ export async function findById(em: EntityManager, id: string, from: ReadFrom = '
  * thread (the same error, so a run's id tells nothing across threads). The thread id only compares.
  */
 export async function getForThread(em: EntityManager, threadId: string, runId: string, from: ReadFrom = 'primary'): Promise<RunObject> {
+  checkId(threadId, 'thread_id');
   const run = await findById(em, runId, from);
   if (!run || run.threadId !== threadId) throw new RunNotFoundError(runId);
   return run;
@@ -41,18 +43,18 @@ export async function getForThread(em: EntityManager, threadId: string, runId: s
  * `null`; one statement, on the primary (it decides: whether the thread is free).
  */
 export async function findActiveForThread(em: EntityManager, threadId: string): Promise<RunObject | null> {
-  const rows = await read(em, activeRunStatement(threadId), 'primary');
+  const rows = await read(em, activeRunStatement(checkId(threadId, 'thread_id')), 'primary');
   return rows.length === 0 ? null : hydrateRuns(em, rows)[0];
 }
 
 /** A page of the thread's runs, in the API's list shape. */
 export async function listByThread(em: EntityManager, threadId: string, query?: RunListQuery, from: ReadFrom = 'replica'): Promise<ApiRunList<RunObject>> {
-  return page(em, from, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id') }, null, query));
+  return page(em, from, listSpec({ column: 'thread_id', value: checkId(threadId, 'thread_id', listQueryError) }, null, query));
 }
 
 /** A page of the assistant's runs, in the API's list shape. */
 export async function listByAssistant(em: EntityManager, assistantId: string, query?: RunListQuery, from: ReadFrom = 'replica'): Promise<ApiRunList<RunObject>> {
-  return page(em, from, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id') }, null, query));
+  return page(em, from, listSpec({ column: 'assistant_id', value: checkId(assistantId, 'assistant_id', listQueryError) }, null, query));
 }
 
 /** A page of the runs in `status` (one or several), in the API's list shape. */
@@ -84,7 +86,7 @@ async function page(em: EntityManager, from: ReadFrom, spec: ListSpec): Promise<
 }
 
 function unknownCursor(parameter: 'after' | 'before', id: string): InvalidListQueryError {
-  return new InvalidListQueryError(parameter, `no run '${id}' in this list`);
+  return new InvalidListQueryError(parameter, `no run ${excerpt(id)} in this list`);
 }
 
 /**

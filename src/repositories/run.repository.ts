@@ -193,7 +193,7 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /** Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free. */
-  claimNext(options?: ClaimOptions): Promise<RunObject | null> {
+  claimNext(options?: ClaimOptions | null): Promise<RunObject | null> {
     return transitions.claimNext(this.em, options);
   }
 

@@ -18,6 +18,7 @@ import {
   toolOutputsSchema,
   usageSchema,
 } from '../api/schema';
+import { checkDate, checkId, checkOptions, excerpt } from '../api/arguments';
 import { type ApiIncompleteDetails, type ApiLastError, type ApiToolCall, type ApiUsage, type ClaimOptions, type Metadata, type RunStatus, type ToolOutput } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import { InvalidRunTransitionError, RunNotFoundError, RunValidationError, type ValidationIssue } from '../errors';
@@ -56,6 +57,7 @@ const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
  * the statement locked it. Nothing is written in either case.
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
+  checkId(id, 'id');
   return atomically(em, async () => {
     const [row] = await write(em, transitionStatement(name, id, rows));
     if (!row) throw new RunNotFoundError(id);
@@ -79,7 +81,7 @@ function duplicateIssues(ids: string[], field: (i: number) => string, what: stri
   ids.forEach((id, i) => {
     const seen = first.get(id);
     if (seen === undefined) first.set(id, i);
-    else issues.push({ field: field(i), reason: `duplicates ${what} '${id}' (already at index ${seen})` });
+    else issues.push({ field: field(i), reason: `duplicates ${what} ${excerpt(id)} (already at index ${seen})` });
   });
   return issues;
 }
@@ -94,6 +96,7 @@ export async function start(em: EntityManager, id: string): Promise<RunObject> {
  * least one, distinct ids; else `RunValidationError` on `tool_calls`).
  */
 export async function requireAction(em: EntityManager, id: string, toolCalls: ApiToolCall[]): Promise<RunObject> {
+  checkId(id, 'id');
   const calls = parseOrThrow(toolCallsSchema, toolCalls, 'tool_calls');
   const duplicates = duplicateIssues(calls.map((c) => c.id), (i) => `tool_calls[${i}].id`, 'tool call id');
   if (duplicates.length > 0) throw new RunValidationError(duplicates);
@@ -113,6 +116,7 @@ export async function requireAction(em: EntityManager, id: string, toolCalls: Ap
  * cannot slip between the check and the move.
  */
 export async function submitToolOutputs(em: EntityManager, id: string, toolOutputs: ToolOutput[]): Promise<RunObject> {
+  checkId(id, 'id');
   const outputs = parseOrThrow(toolOutputsSchema, toolOutputs, 'tool_outputs');
   const given = outputs.map((o) => o.tool_call_id);
   const duplicates = duplicateIssues(given, (i) => `tool_outputs[${i}].tool_call_id`, 'tool call id');
@@ -135,7 +139,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
 function mismatchIssues(given: string[], pending: string[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   given.forEach((callId, i) => {
-    if (!pending.includes(callId)) issues.push({ field: `tool_outputs[${i}].tool_call_id`, reason: `'${callId}' is not a pending tool call of this run` });
+    if (!pending.includes(callId)) issues.push({ field: `tool_outputs[${i}].tool_call_id`, reason: `${excerpt(callId)} is not a pending tool call of this run` });
   });
   const missing = pending.filter((callId) => !given.includes(callId));
   if (missing.length > 0) {
@@ -191,12 +195,10 @@ export async function confirmCancelled(em: EntityManager, id: string): Promise<R
  * are one step of it (a failure leaves none of them).
  */
 export async function expireOverdue(em: EntityManager, now?: Date): Promise<number> {
-  if (now !== undefined && !(now instanceof Date && Number.isFinite(now.getTime()))) {
-    throw RunValidationError.of('now', 'must be a valid Date');
-  }
+  const at = now === undefined ? undefined : checkDate(now, 'now');
   return atomically(em, async () => {
     let total = 0;
-    let cutoff: string | Date | undefined = now;
+    let cutoff: string | Date | undefined = at;
     for (;;) {
       const [row] = await write(em, expireStatement(cutoff));
       const expired = Number(row.expired);
@@ -207,6 +209,8 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
   });
 }
 
+const CLAIM_OPTIONS = ['assistant_id', 'model'];
+
 /**
  * Atomically takes the oldest `queued` run (by `created_at`, then `id`) that no other caller holds
  * and moves it to `in_progress` (setting `started_at`); `null` when no queued run is free.
@@ -216,15 +220,22 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
  * (`expireOverdue`), and a worker should not begin work the store is about to declare expired.
  * (An explicit `start(id)` judges the status only, as the transition table says.)
  */
-export async function claimNext(em: EntityManager, options: ClaimOptions = {}): Promise<RunObject | null> {
+export async function claimNext(em: EntityManager, options?: ClaimOptions | null): Promise<RunObject | null> {
+  // No options (`undefined` or `null`): any run. A given option must be an id: `null` there is refused, not "any".
+  const o = checkOptions(options, 'options', CLAIM_OPTIONS);
+  const filters = {
+    assistantId: o.assistant_id === undefined ? undefined : checkId(o.assistant_id, 'options.assistant_id'),
+    model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
+  };
   return atomically(em, async () => {
-    const [row] = await write(em, claimStatement({ assistantId: options.assistant_id, model: options.model }));
+    const [row] = await write(em, claimStatement(filters));
     return row ? hydrated(em, row) : null;
   });
 }
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
+  checkId(id, 'id');
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
   return atomically(em, async () => {
     const [row] = await write(em, metadataStatement(id, m));

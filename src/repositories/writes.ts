@@ -46,8 +46,11 @@ export interface PreparedRunImport {
   readonly statement: Statement | null;
 }
 
+/** The batches `prepareRunImport` made: only those are taken as prepared (a look-alike object could carry any SQL). */
+const PREPARED = new WeakSet<object>();
+
 function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is PreparedRunImport {
-  return (batch as PreparedRunImport).prepared === true;
+  return PREPARED.has(batch as object);
 }
 
 /**
@@ -57,6 +60,7 @@ function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is
  * time and garbage of a bulk import.
  */
 export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunImport {
+  if (!Array.isArray(apiRuns)) throw RunValidationError.of('runs', 'must be an array of run objects, or a batch from prepareRunImport');
   const results: (RunStoreError | null)[] = new Array<RunStoreError | null>(apiRuns.length).fill(null);
   const valid: { index: number; run: ApiRunInput }[] = [];
   const ids = new Set<string>();
@@ -76,9 +80,11 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
   if (valid.length > 0 && ids.size === valid.length) {
     const rows = emptyRows();
     for (const { run } of [...valid].sort((a, b) => (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0))) appendApiRunRows(rows, run);
-    statement = insertRowsStatement(rows, { replace: true });
+    statement = Object.freeze(insertRowsStatement(rows, { replace: true }));
   }
-  return { prepared: true, results, valid, ids: [...ids], statement };
+  const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement });
+  PREPARED.add(prepared);
+  return prepared;
 }
 
 /**

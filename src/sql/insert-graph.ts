@@ -5,6 +5,12 @@
  * INSERT per table inside BEGIN … COMMIT (about ten round trips for a run with all its parts);
  * one statement is atomic on its own, costs one round trip and needs no transaction.
  *
+ * The `json` columns (metadata, a function, file-search options, a JSON schema) keep the caller's
+ * key order, and `jsonb` sorts the keys of every object in it: so their values travel in the
+ * `jsonb` parameter as JSON *strings* holding their text (`jsonText`). A `jsonb` string is kept as
+ * it is; `(x->>i)::json` gives that text back and stores it unchanged. (A `json` parameter would
+ * keep the text too, but `x->>i` on `json` re-reads the row from its start for every column.)
+ *
  * The foreign keys are checked at the end of the statement, so the parts and the run can be
  * inserted by sibling CTEs. Ids are the ones the entities already carry (generated in the process).
  *
@@ -37,27 +43,33 @@ const TABLES = {
   usage: { table: 'run_usage', columns: [['id', 'uuid'], ['prompt_tokens', 'int'], ['completion_tokens', 'int'], ['total_tokens', 'int']] },
   truncationStrategy: { table: 'run_truncation_strategy', columns: [['id', 'uuid'], ['type', 'text'], ['last_messages', 'int'], ['has_last_messages', 'boolean']] },
   toolChoice: { table: 'run_tool_choice', columns: [['id', 'uuid'], ['mode', 'text'], ['type', 'text'], ['function_name', 'text']] },
-  responseFormat: { table: 'run_response_format', columns: [['id', 'uuid'], ['type', 'text'], ['json_schema', 'jsonb']] },
+  responseFormat: { table: 'run_response_format', columns: [['id', 'uuid'], ['type', 'text'], ['json_schema', 'json']] },
   run: {
     table: 'run_object',
     columns: [
       ['id', 'text'], ['object', 'text'], ['created_at', 'timestamptz'], ['thread_id', 'text'], ['assistant_id', 'text'], ['status', 'text'],
       ['required_action_id', 'uuid'], ['last_error_id', 'uuid'], ['expires_at', 'timestamptz'], ['started_at', 'timestamptz'],
       ['cancelled_at', 'timestamptz'], ['failed_at', 'timestamptz'], ['completed_at', 'timestamptz'], ['incomplete_details_id', 'uuid'],
-      ['model', 'text'], ['instructions', 'text'], ['carries_file_ids', 'boolean'], ['metadata', 'jsonb'], ['usage_id', 'uuid'],
+      ['model', 'text'], ['instructions', 'text'], ['carries_file_ids', 'boolean'], ['metadata', 'json'], ['usage_id', 'uuid'],
       ['temperature', 'float8'], ['top_p', 'float8'], ['max_prompt_tokens', 'int'], ['max_completion_tokens', 'int'],
       ['truncation_strategy_id', 'uuid'], ['tool_choice_id', 'uuid'], ['parallel_tool_calls', 'boolean'], ['response_format_id', 'uuid'],
     ],
   },
-  tool: { table: 'run_tool', columns: [['id', 'uuid'], ['run_id', 'text'], ['position', 'int'], ['type', 'text'], ['function', 'jsonb'], ['file_search', 'jsonb']] },
+  tool: { table: 'run_tool', columns: [['id', 'uuid'], ['run_id', 'text'], ['position', 'int'], ['type', 'text'], ['function', 'json'], ['file_search', 'json']] },
   fileId: { table: 'run_file_id', columns: [['id', 'uuid'], ['run_id', 'text'], ['position', 'int'], ['file_id', 'text']] },
 } as const satisfies Record<string, TableSpec>;
 
 type TableName = keyof typeof TABLES;
-/** Rows as arrays of values (column order of TABLES), which keeps the JSON parameter small. */
+/**
+ * Rows as arrays of values (column order of TABLES), which keeps the JSON parameter small; a
+ * `json` column's value is its JSON text (`jsonText`).
+ */
 export type InsertRows = Record<TableName, unknown[][]>;
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+/** A `json` column's value as the JSON text to store (`null` stays SQL `NULL`). */
+const jsonText = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
 
 /** No rows yet, in every table. */
 export function emptyRows(): InsertRows {
@@ -84,16 +96,16 @@ function rowsOf(runs: readonly RunObject[]): InsertRows {
     const c = r.toolChoice;
     if (c) rows.toolChoice.push([c.id, c.mode, c.type, c.functionName]);
     const f = r.responseFormat;
-    if (f) rows.responseFormat.push([f.id, f.type, f.jsonSchema]);
+    if (f) rows.responseFormat.push([f.id, f.type, jsonText(f.jsonSchema)]);
     rows.run.push([
       r.id, r.object, iso(r.createdAt), r.threadId, r.assistantId, r.status,
       a?.id ?? null, r.lastError?.id ?? null, iso(r.expiresAt), iso(r.startedAt),
       iso(r.cancelledAt), iso(r.failedAt), iso(r.completedAt), r.incompleteDetails?.id ?? null,
-      r.model, r.instructions, r.carriesFileIds, r.metadata, r.usage?.id ?? null,
+      r.model, r.instructions, r.carriesFileIds, jsonText(r.metadata), r.usage?.id ?? null,
       r.temperature, r.topP, r.maxPromptTokens, r.maxCompletionTokens,
       t?.id ?? null, c?.id ?? null, r.parallelToolCalls, f?.id ?? null,
     ]);
-    for (const tool of r.tools.getItems(false)) rows.tool.push([tool.id, r.id, tool.position, tool.type, tool.function, tool.fileSearch]);
+    for (const tool of r.tools.getItems(false)) rows.tool.push([tool.id, r.id, tool.position, tool.type, jsonText(tool.function), jsonText(tool.fileSearch)]);
     for (const file of r.fileIds.getItems(false)) rows.fileId.push([file.id, r.id, file.position, file.fileId]);
   }
   return rows;
@@ -152,13 +164,13 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
   if (f) {
     formatId = randomUUID();
     if (f === 'auto') rows.responseFormat.push([formatId, 'auto', null]);
-    else rows.responseFormat.push([formatId, f.type, f.type === 'json_schema' ? f.json_schema : null]);
+    else rows.responseFormat.push([formatId, f.type, f.type === 'json_schema' ? jsonText(f.json_schema) : null]);
   }
   rows.run.push([
     api.id, 'thread.run', isoOfSeconds(api.created_at), api.thread_id, api.assistant_id, api.status,
     actionId, lastErrorId, isoOfSeconds(api.expires_at), isoOfSeconds(api.started_at),
     isoOfSeconds(api.cancelled_at), isoOfSeconds(api.failed_at), isoOfSeconds(api.completed_at), detailsId,
-    api.model, api.instructions, api.file_ids !== undefined, api.metadata, usageId,
+    api.model, api.instructions, api.file_ids !== undefined, jsonText(api.metadata), usageId,
     api.temperature ?? null, api.top_p ?? null, api.max_prompt_tokens ?? null, api.max_completion_tokens ?? null,
     truncationId, choiceId, api.parallel_tool_calls ?? true, formatId,
   ]);
@@ -167,7 +179,7 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
     const tool = tools[i];
     const fn = tool.type === 'function' ? tool.function : null;
     const fileSearch = tool.type === 'file_search' && tool.file_search !== undefined ? tool.file_search : null;
-    rows.tool.push([randomUUID(), api.id, i, tool.type, fn, fileSearch]);
+    rows.tool.push([randomUUID(), api.id, i, tool.type, jsonText(fn), jsonText(fileSearch)]);
   }
   const fileIds = api.file_ids;
   if (fileIds) for (let i = 0; i < fileIds.length; i++) rows.fileId.push([randomUUID(), api.id, i, fileIds[i]]);
@@ -180,8 +192,8 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
  */
 const REPLACING_SETTING = 'assistants_run_store.replacing';
 
-/** The value of column `i` of a row array `x`, as its column's type. */
-const valueOf = (type: string, i: number): string => (type === 'jsonb' ? `nullif(x->${i}, 'null'::jsonb)` : `(x->>${i})::${type}`);
+/** The value of column `i` of a row array `x`, as its column's type (a `json` column's text included). */
+const valueOf = (type: string, i: number): string => `(x->>${i})::${type}`;
 
 /**
  * `insert into <table> (…) select x->>0 …` from a JSON array of row arrays; `values` replaces

@@ -3,6 +3,9 @@
  * each ordered collection as a JSON array built by a correlated subquery, keyed by property names
  * (the unit-of-work bridge, repositories/unit-of-work.ts, turns such a row into a managed graph).
  * Used by `findById`, the list pages and every statement that writes a run and returns it.
+ * The `json` columns (metadata, a tool's function and file-search options, a JSON schema) are
+ * embedded as they are: `json_build_object` keeps their text, key order included (never cast
+ * them to `jsonb`, which sorts keys).
  */
 import type { Statement } from './statement';
 

@@ -1,5 +1,5 @@
 /** `export` as a subprocess: filters, and an export → import → export round trip that is lossless. */
-import { apiRunV1, apiRunV2, uid } from '../factories';
+import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStoredText, uid, unsortedParts } from '../factories';
 import { useTestDatabase } from '../support/test-database';
 import { ensureBuilt, runCli } from './support/cli';
 import { goodRun } from './support/jsonl';
@@ -22,6 +22,9 @@ describe('assistants-run-store export', () => {
     apiRunV2({ assistant_id: assistant, status: 'requires_action', required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"x":[1,{"y":null}]}' } }] } } }),
     apiRunV1({ assistant_id: assistant, thread_id: uid('thread'), metadata: { note: 'line\nbreak \u2028 \ud83d\ude00' } }),
     apiRunV2({ thread_id: thread, status: 'failed', expires_at: null, last_error: { code: 'server_error', message: '' }, temperature: 0.123456789, top_p: 1e-7 }),
+    // metadata, function parameters and a JSON schema whose keys are not in sorted order
+    apiRunV2({ ...unsortedParts(), status: 'completed', expires_at: null }),
+    apiRunWithEveryPart(unsortedParts()),
   );
 
   beforeAll(async () => {
@@ -42,6 +45,14 @@ describe('assistants-run-store export', () => {
     }
     const created = out.map((r) => r.created_at as number);
     expect(created).toEqual([...created].sort((a, b) => a - b));
+  });
+
+  it('prints each run as the JSON text it was imported as: key order included, the API key order at the top level', async () => {
+    const result = await runCli(['export'], { databaseUrl: source.url });
+    expect(result.code).toBe(0);
+    const lines = new Map(result.stdout.split('\n').filter(Boolean).map((l) => [(JSON.parse(l) as { id: string }).id, l]));
+    expect(lines.size).toBe(runs.length);
+    for (const run of runs) expect([run.id, lines.get(run.id)]).toEqual([run.id, asStoredText(run)]);
   });
 
   it('export → import into another database → export is byte for byte the same', async () => {

@@ -5,8 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { toApiRun } from '../../src/api/mapping';
 import { useTestDatabase } from '../support/test-database';
-import { apiRunV2, uid } from '../factories';
+import { apiRunV2, apiRunWithEveryPart, asStoredText, uid, unsortedParts } from '../factories';
 import { ensureBuilt, runCli } from './support/cli';
 import { goodRun, writeRunsFile } from './support/jsonl';
 
@@ -52,6 +53,27 @@ describe('assistants-run-store import', () => {
     expect(result.stdout).toMatch(/^imported 2 runs from 4 lines in .*; 1 bad line not written; peak memory \d+ MB\n$/);
     const ids = (await db.sql<{ id: string }>('select id from run_object where id = any($1)', [[first.id, second.id, third.id]])).map((r) => r.id);
     expect(ids.sort()).toEqual([first.id, third.id].sort());
+  });
+
+  it('every line comes back as the JSON text it was, key order included (batch and line-by-line writes)', async () => {
+    const thread = uid('thread');
+    const runs = [
+      apiRunV2(unsortedParts()),
+      apiRunWithEveryPart(unsortedParts()),
+      apiRunV2({ ...unsortedParts(), thread_id: thread, metadata: { y: 'first', x: 'second' } }),
+    ];
+    const lines = runs.map((r) => JSON.stringify(r));
+    // A v2 object in the API's key order is its own expected text.
+    expect(asStoredText(runs[0])).toBe(lines[0]);
+    const clean = await runCli(['import', '-', '--quiet'], { databaseUrl: db.url, input: lines.join('\n') });
+    expect(clean).toMatchObject({ code: 0, stderr: '' });
+    // A line the thread lock refuses sends its batch down the line-by-line path.
+    const more = [apiRunV2({ ...unsortedParts(), thread_id: uid('thread'), metadata: { second: '2', first: '1' } }), apiRunWithEveryPart(unsortedParts())];
+    const refused = apiRunV2({ thread_id: thread });
+    const fallback = await runCli(['import', '-', '--quiet'], { databaseUrl: db.url, input: [more[0], refused, more[1]].map((r) => JSON.stringify(r)).join('\n') });
+    expect(fallback.code).toBe(1);
+    expect(fallback.stderr).toContain('line 2: thread_id:');
+    for (const run of [...runs, ...more]) expect([run.id, JSON.stringify(toApiRun(await db.runs().getById(run.id)))]).toEqual([run.id, asStoredText(run)]);
   });
 
   it('--fail-fast stops at the first bad line and keeps the lines before it', async () => {

@@ -6,6 +6,7 @@
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Client } from 'pg';
 import { createDatabase, dropDatabase, uniqueDatabaseName, withDatabase } from '../../src/dev/databases';
 import { ROOT, ensureBuilt, runNode } from './support/cli';
 
@@ -56,6 +57,27 @@ describe.each(['ts', 'js'] as const)('npx mikro-orm migration:* (%s config)', (m
     expect((await cli('migration:up')).code).toBe(0);
   }, 90_000);
 });
+
+it('migration:check tells a json column from a jsonb one (the JSON parts must stay json to keep key order)', async () => {
+  const cli = orm('ts');
+  expect((await cli('migration:up')).code).toBe(0);
+  const sql = async (text: string) => {
+    const client = new Client({ connectionString: withDatabase(adminUrl, names.ts) });
+    await client.connect();
+    try {
+      await client.query(text);
+    } finally {
+      await client.end();
+    }
+  };
+  expect((await cli('migration:check')).out).toContain('No changes required');
+  await sql('alter table run_object alter column metadata type jsonb');
+  const drift = await cli('migration:check');
+  expect(drift.code).not.toBe(0);
+  expect(drift.out).toContain('Changes detected');
+  await sql('alter table run_object alter column metadata type json');
+  expect((await cli('migration:check')).out).toContain('No changes required');
+}, 90_000);
 
 it('npx mikro-orm migration:create writes a new migration beside the committed ones (into a copy here)', async () => {
   cpSync(path.join(ROOT, 'migrations'), dir, { recursive: true });

@@ -37,7 +37,7 @@ export async function seedRuns(db: TestDatabase, count: number, options: SeedOpt
             case when status in ('queued', 'in_progress', 'requires_action', 'cancelling', 'expired') and $5::int is not null
                  then clock_timestamp() + $5::int * interval '1 second' end,
             case when status <> 'queued' then clock_timestamp() - interval '1 hour' end,
-            $6, '{}'::jsonb
+            $6, '{}'::json
      from src`,
     [count, statuses, prefix, options.assistantId ?? 'asst_seed', options.expiresIn === undefined ? 600 : options.expiresIn, options.model ?? 'gpt-4o'],
   );

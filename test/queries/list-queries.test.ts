@@ -136,7 +136,7 @@ describe('a cursor must name a run of the list', () => {
 
 describe('a page is read fresh', () => {
   it('on a unit of work that already holds the run, changes made elsewhere show', async () => {
-    const run = apiRunV2({ thread_id: uid('thread'), status: 'in_progress', expires_at: BASE + 600 });
+    const run = apiRunV2({ thread_id: uid('thread'), status: 'cancelling', expires_at: BASE + 600 });
     await storeRuns(db.em(), [{ api: run }]);
     const repo = db.runs();
     expect((await repo.getById(run.id)).expiresAt).not.toBeNull();

@@ -56,3 +56,11 @@ export async function orphanCounts(db: Pick<TestDatabase, 'sql'>): Promise<Recor
   });
   return found;
 }
+
+/** Per table: its row count and an md5 of all its rows' text, in one query (equal before and after ⇔ nothing written, in practice). */
+export async function tableChecksums(db: TestDatabase): Promise<Record<string, string>> {
+  const rows = await db.sql<{ t: string; n: number; sum: string }>(
+    RUN_STORE_TABLES.map((t) => `select '${t}' as t, count(*)::int as n, md5(coalesce(string_agg(x::text, ',' order by x::text), '')) as sum from ${t} x`).join(' union all '),
+  );
+  return Object.fromEntries(rows.map((r) => [r.t, `${r.n}:${r.sum}`]));
+}

@@ -1,7 +1,7 @@
 with cur as materialized (select id, ctid
 from run_object
 where id = ? for update),
-upd as (update run_object r set metadata = ?::jsonb
+upd as (update run_object r set metadata = ?::json
 from cur
 where r.id = cur.id
 returning r.*)
