@@ -46,6 +46,21 @@ export class InvalidRunTransitionError extends RunStoreError {
   }
 }
 
+/**
+ * The worker no longer holds the run: another claim took it over after the lease lapsed (or
+ * `recoverLapsed` gave it back to the queue, or the run left `in_progress`/`cancelling`). Nothing
+ * was changed; the worker must stop working on the run.
+ */
+export class LeaseLostError extends RunStoreError {
+  constructor(
+    readonly runId: string,
+    readonly worker: string,
+    readonly attempt: number,
+  ) {
+    super(`Worker '${worker}' no longer holds run ${runId} (attempt ${attempt}).`);
+  }
+}
+
 /** The thread already has an active run (queued, in_progress, requires_action or cancelling). */
 export class ThreadHasActiveRunError extends RunStoreError {
   constructor(

@@ -11,6 +11,7 @@ export {
   RunStoreError,
   RunNotFoundError,
   InvalidRunTransitionError,
+  LeaseLostError,
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,

@@ -230,6 +230,24 @@ export const createRunSchema = z.strictObject({
 export const toolCallsSchema = z.array(toolCallSchema).min(1);
 export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: idText, output: text }));
 
+// --- workers: claims, leases, fencing tokens -------------------------------------------------
+
+export const LEASE_SECONDS_MAX = 86_400;
+export const WORKER_NAME_MAX = 200;
+const workerName = text.refine((s) => s.length >= 1 && s.length <= WORKER_NAME_MAX, `must be 1 to ${WORKER_NAME_MAX} characters`);
+const leaseSeconds = z.number().finite().positive().max(LEASE_SECONDS_MAX);
+const attempt = z.number().int().min(1).max(INT4_MAX);
+
+/** `claimNext`'s lease: both or neither (the filters are checked as ids beside it). */
+export const claimLeaseSchema = z.strictObject({ worker: workerName, leaseSeconds });
+export const leaseTokenSchema = z.strictObject({ worker: workerName, attempt });
+export const RECOVER_BATCH_MAX = 10_000;
+export const recoverOptionsSchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(INT4_MAX),
+  batchSize: z.number().int().min(1).max(RECOVER_BATCH_MAX).optional(),
+});
+export const heartbeatSchema = z.strictObject({ worker: workerName, attempt, leaseSeconds });
+
 // ---------------------------------------------------------------------------------------------
 // Turning zod's issues into the package's ValidationIssue list.
 

@@ -208,10 +208,51 @@ export interface ToolOutput {
   output: string;
 }
 
-/** `claimNext` filters. */
+/**
+ * `claimNext` filters, and the lease: with `worker` and `leaseSeconds` (both or neither) the claim
+ * records the worker as the run's owner until `leaseSeconds` from now (the database's clock).
+ */
 export interface ClaimOptions {
   assistant_id?: string;
   model?: string;
+  /** The claiming worker's identity (1 to 200 characters). */
+  worker?: string;
+  /** How long the lease lasts unless renewed by `heartbeat` (0 < seconds ≤ 86400). */
+  leaseSeconds?: number;
+}
+
+/**
+ * A worker's proof that it holds a run: its identity and the attempt (fencing token) its claim
+ * returned (`run.leaseOwner`, `run.attempt`). Given to a worker transition, it refuses the call
+ * with `LeaseLostError` once another claim took the run over.
+ */
+export interface LeaseToken {
+  worker: string;
+  attempt: number;
+}
+
+/** `heartbeat`: the holder's token and the lease's new length from now. */
+export interface HeartbeatOptions extends LeaseToken {
+  leaseSeconds: number;
+}
+
+/** `recoverLapsed`: after how many claims a lapsed run fails instead of going back to the queue; runs per statement (default 500). */
+export interface RecoverOptions {
+  maxAttempts: number;
+  batchSize?: number;
+}
+
+/** What `recoverLapsed` did: runs back in the queue, failed at the attempt limit, cancelled (their worker gone). */
+export interface RecoveredCounts {
+  requeued: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** What `heartbeat` returns: the lease's new expiry and the run's status (`cancelling`: a cancel was requested). */
+export interface Lease {
+  leaseExpiresAt: Date;
+  status: RunStatus;
 }
 
 /** A list query, with the API's meaning (run-lifecycle.md, "Lists"). */

@@ -12,9 +12,10 @@ import { exportCommand } from './commands/export';
 import { importCommand } from './commands/import';
 import { migrateCommand } from './commands/migrate';
 import { purgeCommand } from './commands/purge';
+import { recoverCommand } from './commands/recover';
 import { statsCommand } from './commands/stats';
 
-export const commands: Command[] = [migrateCommand, expireCommand, purgeCommand, statsCommand, importCommand, exportCommand, demoCommand];
+export const commands: Command[] = [migrateCommand, expireCommand, recoverCommand, purgeCommand, statsCommand, importCommand, exportCommand, demoCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

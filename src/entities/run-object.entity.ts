@@ -72,9 +72,13 @@ const owned = { owner: true, nullable: true, orphanRemoval: true, strategy: 'joi
   name: 'run_object_active_expires_idx',
   expression: `create index "run_object_active_expires_idx" on "run_object" ("expires_at") where "status" in (${activeList})`,
 })
+@Index({
+  name: 'run_object_lease_expires_idx',
+  expression: `create index "run_object_lease_expires_idx" on "run_object" ("lease_expires_at") where "status" in ('in_progress', 'cancelling') and "lease_expires_at" is not null`,
+})
 export class RunObject {
   [EntityRepositoryType]?: RunRepository;
-  [OptionalProps]?: 'object' | 'parallelToolCalls' | 'carriesFileIds';
+  [OptionalProps]?: 'object' | 'parallelToolCalls' | 'carriesFileIds' | 'attempt';
 
   @PrimaryKey({ type: 'text' })
   id!: string;
@@ -166,6 +170,20 @@ export class RunObject {
 
   @OneToOne({ entity: () => RunResponseFormat, fieldName: 'response_format_id', ...owned })
   responseFormat: Rel<RunResponseFormat> | null = null;
+
+  // --- the worker's lease (not part of the API object) -----------------------------------------
+
+  /** The worker that claimed the run last (`claimNext({ worker, leaseSeconds })`); `null` when none holds it. */
+  @Property({ type: 'text', nullable: true })
+  leaseOwner: string | null = null;
+
+  /** Until when the worker's lease lasts (database clock); past it, `recoverLapsed` takes the run back. */
+  @Property({ type: 'datetime', columnType: 'timestamptz(3)', nullable: true })
+  leaseExpiresAt: Date | null = null;
+
+  /** The number of claims of this run so far: the fencing token of the latest one. */
+  @Property({ type: 'integer', default: 0 })
+  attempt: number = 0;
 
   /** The exact API object (`JSON.stringify(run)` and `res.json(run)` give the API shape). */
   toJSON(): ApiRun {

@@ -51,6 +51,7 @@ const TRANSITION_WORDS: Record<string, string> = {
   cancel: 'cancel',
   confirmCancelled: 'confirm the cancellation of',
   expire: 'expire',
+  recover: 'requeue',
 };
 
 /** `Cannot cancel run run_x with status 'completed'.` */

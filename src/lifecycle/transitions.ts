@@ -5,7 +5,7 @@
  */
 import { ACTIVE_STATUSES, RUN_STATUSES, type RunStatus } from '../api/types';
 
-/** Every state-changing operation of the lifecycle (the repository method names, plus `expire` and `claim`). */
+/** Every state-changing operation of the lifecycle (the repository method names, plus `expire`, `claim` and `recover`). */
 export const TRANSITION_NAMES = [
   'start',
   'requireAction',
@@ -17,6 +17,7 @@ export const TRANSITION_NAMES = [
   'confirmCancelled',
   'expire',
   'claim',
+  'recover',
 ] as const;
 export type TransitionName = (typeof TRANSITION_NAMES)[number];
 
@@ -60,6 +61,8 @@ export const TRANSITIONS: Readonly<Record<TransitionName, Transition>> = {
   confirmCancelled: row({ cancelling: 'cancelled' }),
   expire: row(to('expired', ACTIVE_STATUSES)),
   claim: row({ queued: 'in_progress' }),
+  // [OURS] a run whose worker's lease lapsed goes back to the queue (`recoverLapsed`; the next claim is the next attempt).
+  recover: row({ in_progress: 'queued' }),
 };
 
 /** What entering a status does to a timestamp column: stamp it with the clock, clear it, or leave it. */

@@ -22,7 +22,12 @@ import type {
   ApiUsage,
   ClaimOptions,
   CreateRunInput,
+  HeartbeatOptions,
+  Lease,
+  LeaseToken,
   Metadata,
+  RecoveredCounts,
+  RecoverOptions,
   RunCountFilter,
   RunListQuery,
   RunStatus,
@@ -148,9 +153,12 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.start(this.em, id);
   }
 
+  // A worker's transitions take its `lease` ({ worker, attempt } of its claim): refused with
+  // `LeaseLostError` once another claim took the run over. Without it, no lease is checked.
+
   /** `in_progress` → `requires_action`, with the tool calls the client must answer. */
-  requireAction(id: string, toolCalls: ApiToolCall[]): Promise<RunObject> {
-    return transitions.requireAction(this.em, id, toolCalls);
+  requireAction(id: string, toolCalls: ApiToolCall[], lease?: LeaseToken): Promise<RunObject> {
+    return transitions.requireAction(this.em, id, toolCalls, lease);
   }
 
   /** `requires_action` → `queued`; exactly one output per pending tool call. */
@@ -159,18 +167,18 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /** → `completed` (from `in_progress` or `cancelling`). */
-  complete(id: string, usage?: ApiUsage): Promise<RunObject> {
-    return transitions.complete(this.em, id, usage);
+  complete(id: string, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+    return transitions.complete(this.em, id, usage, lease);
   }
 
   /** → `failed` with `last_error`. */
-  fail(id: string, lastError: ApiLastError, usage?: ApiUsage): Promise<RunObject> {
-    return transitions.fail(this.em, id, lastError, usage);
+  fail(id: string, lastError: ApiLastError, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+    return transitions.fail(this.em, id, lastError, usage, lease);
   }
 
   /** → `incomplete` with `incomplete_details`. */
-  markIncomplete(id: string, incompleteDetails: ApiIncompleteDetails, usage?: ApiUsage): Promise<RunObject> {
-    return transitions.markIncomplete(this.em, id, incompleteDetails, usage);
+  markIncomplete(id: string, incompleteDetails: ApiIncompleteDetails, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+    return transitions.markIncomplete(this.em, id, incompleteDetails, usage, lease);
   }
 
   /** → `cancelled` (queued, requires_action) or `cancelling` (in_progress); a `cancelling` run comes back unchanged. */
@@ -179,8 +187,8 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /** `cancelling` → `cancelled`. */
-  confirmCancelled(id: string): Promise<RunObject> {
-    return transitions.confirmCancelled(this.em, id);
+  confirmCancelled(id: string, lease?: LeaseToken): Promise<RunObject> {
+    return transitions.confirmCancelled(this.em, id, lease);
   }
 
   /**
@@ -192,9 +200,26 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.expireOverdue(this.em, now);
   }
 
-  /** Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free. */
+  /**
+   * Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free.
+   * With `{ worker, leaseSeconds }` the run is leased to the worker (`run.leaseOwner`,
+   * `run.leaseExpiresAt`, `run.attempt`: the token its worker transitions and heartbeats carry).
+   */
   claimNext(options?: ClaimOptions | null): Promise<RunObject | null> {
     return transitions.claimNext(this.em, options);
+  }
+
+  /** Extends the lease for its current holder only (else `LeaseLostError`); returns the new expiry and the run's status. */
+  heartbeat(id: string, options: HeartbeatOptions): Promise<Lease> {
+    return transitions.heartbeat(this.em, id, options);
+  }
+
+  /**
+   * Runs whose worker's lease lapsed: `in_progress` → `queued` (or → `failed` after `maxAttempts`
+   * claims), `cancelling` → `cancelled`. Batched, one statement per batch, safe from several processes.
+   */
+  recoverLapsed(options: RecoverOptions): Promise<RecoveredCounts> {
+    return transitions.recoverLapsed(this.em, options);
   }
 
   /** Replaces `metadata` (any status). */

@@ -10,8 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
+  claimLeaseSchema,
+  heartbeatSchema,
   incompleteDetailsSchema,
   lastErrorSchema,
+  leaseTokenSchema,
+  recoverOptionsSchema,
   metadataSchema,
   parseOrThrow,
   toolCallsSchema,
@@ -19,12 +23,28 @@ import {
   usageSchema,
 } from '../api/schema';
 import { checkDate, checkId, checkOptions, excerpt } from '../api/arguments';
-import { type ApiIncompleteDetails, type ApiLastError, type ApiToolCall, type ApiUsage, type ClaimOptions, type Metadata, type RunStatus, type ToolOutput } from '../api/types';
+import {
+  type ApiIncompleteDetails,
+  type ApiLastError,
+  type ApiToolCall,
+  type ApiUsage,
+  type ClaimOptions,
+  type HeartbeatOptions,
+  type Lease,
+  type LeaseToken,
+  type Metadata,
+  type RecoveredCounts,
+  type RecoverOptions,
+  type RunStatus,
+  type ToolOutput,
+} from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
-import { InvalidRunTransitionError, RunNotFoundError, RunValidationError, type ValidationIssue } from '../errors';
+import { InvalidRunTransitionError, LeaseLostError, RunNotFoundError, RunValidationError, type ValidationIssue } from '../errors';
 import type { TransitionName } from '../lifecycle/transitions';
 import { claimStatement } from '../sql/claim';
 import { EXPIRE_BATCH_SIZE, expireStatement } from '../sql/expire';
+import { heartbeatStatement } from '../sql/lease';
+import { recoverStatement } from '../sql/recover';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
@@ -49,19 +69,26 @@ async function hydrated(em: EntityManager, row: Row, extra: readonly string[] = 
   return hydrateRuns(em, [graph])[0];
 }
 
-const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending'];
+const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending', 'leaseHeld'];
+
+/** A worker's lease token, validated (`RunValidationError` on `lease`); `undefined` when not given. */
+function leaseOf(lease: LeaseToken | undefined): LeaseToken | undefined {
+  return lease === undefined ? undefined : parseOrThrow(leaseTokenSchema, lease, 'lease');
+}
 
 /**
  * Runs `name` on run `id` as one compare-and-set statement. Not found → `RunNotFoundError`; a
- * status the table does not allow → `InvalidRunTransitionError` naming the status the run had when
- * the statement locked it. Nothing is written in either case.
+ * `lease` that no longer holds the run → `LeaseLostError`; a status the table does not allow →
+ * `InvalidRunTransitionError` naming the status the run had when the statement locked it.
+ * Nothing is written in any of these cases.
  */
-async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}): Promise<RunObject> {
+async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}, lease?: LeaseToken): Promise<RunObject> {
   checkId(id, 'id');
   return atomically(em, async () => {
-    const [row] = await write(em, transitionStatement(name, id, rows));
+    const [row] = await write(em, transitionStatement(name, id, rows, undefined, lease));
     if (!row) throw new RunNotFoundError(id);
     if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
+    if (lease && row.leaseHeld !== true) throw new LeaseLostError(id, lease.worker, lease.attempt);
     // cancel on a cancelling run: nothing written, the run is returned as it is
     if (name === 'cancel' && row.fromStatus === 'cancelling') return reload(em, id);
     throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, name);
@@ -95,8 +122,9 @@ export async function start(em: EntityManager, id: string): Promise<RunObject> {
  * `in_progress` → `requires_action` with a `submit_tool_outputs` action holding `toolCalls` (at
  * least one, distinct ids; else `RunValidationError` on `tool_calls`).
  */
-export async function requireAction(em: EntityManager, id: string, toolCalls: ApiToolCall[]): Promise<RunObject> {
+export async function requireAction(em: EntityManager, id: string, toolCalls: ApiToolCall[], lease?: LeaseToken): Promise<RunObject> {
   checkId(id, 'id');
+  const token = leaseOf(lease);
   const calls = parseOrThrow(toolCallsSchema, toolCalls, 'tool_calls');
   const duplicates = duplicateIssues(calls.map((c) => c.id), (i) => `tool_calls[${i}].id`, 'tool call id');
   if (duplicates.length > 0) throw new RunValidationError(duplicates);
@@ -105,7 +133,7 @@ export async function requireAction(em: EntityManager, id: string, toolCalls: Ap
       id: randomUUID(),
       calls: calls.map((c) => ({ rowId: randomUUID(), id: c.id, name: c.function.name, arguments: c.function.arguments })),
     },
-  });
+  }, token);
 }
 
 /**
@@ -150,23 +178,26 @@ function mismatchIssues(given: string[], pending: string[]): ValidationIssue[] {
 }
 
 /** `in_progress` | `cancelling` → `completed`; sets `completed_at`, clears `expires_at`; records `usage` when given. */
-export async function complete(em: EntityManager, id: string, usage?: ApiUsage): Promise<RunObject> {
-  return transition(em, 'complete', id, { usage: usageRow(usage) });
+export async function complete(em: EntityManager, id: string, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+  const token = leaseOf(lease);
+  return transition(em, 'complete', id, { usage: usageRow(usage) }, token);
 }
 
 /** `queued` | `in_progress` | `cancelling` → `failed` with `last_error` (required); sets `failed_at`, clears `expires_at`. */
-export async function fail(em: EntityManager, id: string, lastError: ApiLastError, usage?: ApiUsage): Promise<RunObject> {
+export async function fail(em: EntityManager, id: string, lastError: ApiLastError, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+  const token = leaseOf(lease);
   const e = parseOrThrow(lastErrorSchema, lastError, 'last_error');
   const usageRows = usageRow(usage);
-  return transition(em, 'fail', id, { lastError: { id: randomUUID(), code: e.code, message: e.message }, usage: usageRows });
+  return transition(em, 'fail', id, { lastError: { id: randomUUID(), code: e.code, message: e.message }, usage: usageRows }, token);
 }
 
 /** `in_progress` | `cancelling` → `incomplete` with `incomplete_details` (required); sets `completed_at`, clears `expires_at`. */
-export async function markIncomplete(em: EntityManager, id: string, details: ApiIncompleteDetails, usage?: ApiUsage): Promise<RunObject> {
+export async function markIncomplete(em: EntityManager, id: string, details: ApiIncompleteDetails, usage?: ApiUsage, lease?: LeaseToken): Promise<RunObject> {
+  const token = leaseOf(lease);
   const d = parseOrThrow(incompleteDetailsSchema.nullable(), details, 'incomplete_details');
   if (d === null) throw RunValidationError.of('incomplete_details', 'is required');
   const usageRows = usageRow(usage);
-  return transition(em, 'markIncomplete', id, { incompleteDetails: { id: randomUUID(), reason: d.reason ?? null }, usage: usageRows });
+  return transition(em, 'markIncomplete', id, { incompleteDetails: { id: randomUUID(), reason: d.reason ?? null }, usage: usageRows }, token);
 }
 
 /**
@@ -179,8 +210,8 @@ export async function cancel(em: EntityManager, id: string): Promise<RunObject> 
 }
 
 /** `cancelling` → `cancelled`; sets `cancelled_at`, clears `expires_at`. */
-export async function confirmCancelled(em: EntityManager, id: string): Promise<RunObject> {
-  return transition(em, 'confirmCancelled', id);
+export async function confirmCancelled(em: EntityManager, id: string, lease?: LeaseToken): Promise<RunObject> {
+  return transition(em, 'confirmCancelled', id, {}, leaseOf(lease));
 }
 
 /**
@@ -209,7 +240,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
   });
 }
 
-const CLAIM_OPTIONS = ['assistant_id', 'model'];
+const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds'];
 
 /**
  * Atomically takes the oldest `queued` run (by `created_at`, then `id`) that no other caller holds
@@ -219,6 +250,10 @@ const CLAIM_OPTIONS = ['assistant_id', 'model'];
  * A queued run already past its `expires_at` is NOT claimed: it is due to expire
  * (`expireOverdue`), and a worker should not begin work the store is about to declare expired.
  * (An explicit `start(id)` judges the status only, as the transition table says.)
+ *
+ * Every claim increments the run's `attempt` (the fencing token). With `worker` and `leaseSeconds`
+ * the run is leased to the worker until `leaseSeconds` from now on the database clock
+ * (`run.leaseOwner`, `run.leaseExpiresAt`, `run.attempt`); without them no lease is recorded.
  */
 export async function claimNext(em: EntityManager, options?: ClaimOptions | null): Promise<RunObject | null> {
   // No options (`undefined` or `null`): any run. A given option must be an id: `null` there is refused, not "any".
@@ -227,9 +262,53 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
     assistantId: o.assistant_id === undefined ? undefined : checkId(o.assistant_id, 'options.assistant_id'),
     model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
   };
+  const lease = o.worker === undefined && o.leaseSeconds === undefined ? undefined : parseOrThrow(claimLeaseSchema, { worker: o.worker, leaseSeconds: o.leaseSeconds }, 'options');
   return atomically(em, async () => {
-    const [row] = await write(em, claimStatement(filters));
+    const [row] = await write(em, claimStatement(filters, lease));
     return row ? hydrated(em, row) : null;
+  });
+}
+
+/**
+ * Extends the lease of run `id` to `leaseSeconds` from now (database clock), only for its current
+ * holder: the `worker` and `attempt` of the claim that leased it, while the run is `in_progress` or
+ * `cancelling`. One conditional update. Returns the new expiry and the run's status (`cancelling`:
+ * the client asked to cancel; finish with `confirmCancelled`). `LeaseLostError` when the token no
+ * longer holds the run (taken over, recovered, or no longer held by a worker), `RunNotFoundError`
+ * when there is no such run; nothing is changed then.
+ */
+export async function heartbeat(em: EntityManager, id: string, options: HeartbeatOptions): Promise<Lease> {
+  checkId(id, 'id');
+  const o = parseOrThrow(heartbeatSchema, options, 'options');
+  const [row] = await atomically(em, () => write(em, heartbeatStatement(id, o)));
+  if (!row) throw new RunNotFoundError(id);
+  if (row.leaseExpiresAt === null) throw new LeaseLostError(id, o.worker, o.attempt);
+  const expiry = row.leaseExpiresAt;
+  return { leaseExpiresAt: expiry instanceof Date ? expiry : em.getPlatform().parseDate(expiry as string), status: row.fromStatus as RunStatus };
+}
+
+/**
+ * Takes back the runs whose worker's lease lapsed (database clock): an `in_progress` run goes back
+ * to `queued` (its next claim is the next attempt), or to `failed` with `last_error` `server_error`
+ * ("The run's worker stopped responding after N attempts.") once it was claimed `maxAttempts`
+ * times; a `cancelling` run is finished as `cancelled`. Runs claimed without a lease are never
+ * touched. One statement per batch of `batchSize` runs (default 500), repeated until a batch comes
+ * back short; each statement commits on its own. Safe from several processes at once (rows are
+ * taken with `skip locked`): each lapsed run is moved, and counted, by exactly one caller.
+ */
+export async function recoverLapsed(em: EntityManager, options: RecoverOptions): Promise<RecoveredCounts> {
+  const o = parseOrThrow(recoverOptionsSchema, options, 'options');
+  const batchSize = o.batchSize ?? 500;
+  const total: RecoveredCounts = { requeued: 0, failed: 0, cancelled: 0 };
+  return atomically(em, async () => {
+    for (;;) {
+      const [row] = await write(em, recoverStatement(o.maxAttempts, batchSize));
+      const batch = { requeued: Number(row.requeued), failed: Number(row.failed), cancelled: Number(row.cancelled) };
+      total.requeued += batch.requeued;
+      total.failed += batch.failed;
+      total.cancelled += batch.cancelled;
+      if (batch.requeued + batch.failed + batch.cancelled < batchSize) return total;
+    }
   });
 }
 

@@ -62,7 +62,7 @@ export function markLoaded(em: EntityManager, run: RunObject): void {
 type Row = Record<string, unknown>;
 
 /** The run's `timestamptz` properties. */
-const DATE_PROPERTIES = ['createdAt', 'expiresAt', 'startedAt', 'cancelledAt', 'failedAt', 'completedAt'] as const satisfies readonly (keyof RunObject)[];
+const DATE_PROPERTIES = ['createdAt', 'expiresAt', 'startedAt', 'cancelledAt', 'failedAt', 'completedAt', 'leaseExpiresAt'] as const satisfies readonly (keyof RunObject)[];
 type PartRow = Record<string, unknown> | null;
 
 /**

@@ -1,6 +1,7 @@
 import type { RunStatus } from '../api/types';
 import { TRANSITIONS } from '../lifecycle/transitions';
 import { PART_ID_COLUMNS, RUN_GRAPH_COLUMNS, staleColumn } from './run-graph';
+import { LEASE_EXPIRY } from './lease';
 import { statusList, type Statement } from './statement';
 import { setClauses } from './transition';
 
@@ -8,9 +9,10 @@ import { setClauses } from './transition';
  * `claimNext`: the oldest free `queued` run (not past `expires_at`), locked with `skip locked` so
  * concurrent claimers never wait for or take the same run, then moved to `in_progress` by an update
  * that re-checks `status = 'queued'` itself (the update is the compare-and-set; the sub-select only
- * picks a candidate). Result: the claimed run's graph (as `transitionStatement`'s) or no row.
+ * picks a candidate). Each claim increments `attempt`; with `lease` it records the worker and the
+ * lease's expiry (database clock), without one it clears them. Result: the claimed run's graph (as `transitionStatement`'s) or no row.
  */
-export function claimStatement(filters: { assistantId?: string; model?: string } = {}): Statement {
+export function claimStatement(filters: { assistantId?: string; model?: string } = {}, lease?: { worker: string; leaseSeconds: number }): Statement {
   const params: unknown[] = [];
   let where = `status = 'queued' and (expires_at is null or expires_at > statement_timestamp())`;
   if (filters.assistantId !== undefined) {
@@ -22,9 +24,17 @@ export function claimStatement(filters: { assistantId?: string; model?: string }
     params.push(filters.model);
   }
   const set = setClauses('claim', `'queued'`);
+  // Every claim is the next attempt (the fencing token); with a lease it names its worker and lasts leaseSeconds.
+  set.sql.push('attempt = r.attempt + 1');
+  if (lease) {
+    set.sql.push('lease_owner = ?', `lease_expires_at = ${LEASE_EXPIRY}`);
+    set.params.push(lease.worker, lease.leaseSeconds);
+  } else {
+    set.sql.push('lease_owner = null', 'lease_expires_at = null');
+  }
   const sql =
     `with picked as materialized (select id, ctid from run_object where ${where} order by created_at, id limit 1 for update skip locked)` +
     `, upd as (update run_object r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
     ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')} from upd r join picked on picked.id = r.id`;
-  return { sql, params };
+  return { sql, params: [...params, ...set.params] };
 }

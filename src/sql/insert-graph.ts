@@ -233,6 +233,12 @@ const WRITTEN_RUN_KEY: Record<Exclude<TableName, 'run'>, readonly [number, strin
   fileId: [1, 'id'],
 };
 
+/**
+ * The run's columns that the API object does not carry (a worker's lease): a replaced run gets
+ * them as a new run would, so a lease on the run it replaced no longer holds it.
+ */
+const NOT_IN_THE_API_OBJECT = ['"lease_owner" = null', '"lease_expires_at" = null', '"attempt" = 0'];
+
 /** The collections a replace empties first: the run's rows of them are keyed by (run, position). */
 const COLLECTIONS = ['tool', 'fileId'] as const;
 
@@ -257,6 +263,7 @@ function runInsert(write: GraphWrite): { sql: string; params: unknown[] } {
   let sql = insertFrom(spec, { values, from, alias: 'r' });
   if (write.replace) {
     const set = spec.columns.filter(([name]) => name !== 'id').map(([name]) => `"${name}" = excluded."${name}"`);
+    set.push(...NOT_IN_THE_API_OBJECT);
     sql += ` on conflict ("id") do update set ${set.join(', ')} where r.ctid = (select s.ctid from "${spec.table}" s where s."id" = excluded."id")`;
   }
   const keys = [...new Set(Object.values(WRITTEN_RUN_KEY).map(([, column]) => column))].filter((c) => c !== 'id');

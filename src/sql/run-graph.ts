@@ -71,6 +71,9 @@ export function runGraphColumns(sources: PartSources = {}): string {
       `from "run_tool_choice" k where k."id" = r."tool_choice_id") as "toolChoice"`,
     'r."parallel_tool_calls" as "parallelToolCalls"',
     `(select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema") from "run_response_format" p where p."id" = r."response_format_id") as "responseFormat"`,
+    'r."lease_owner" as "leaseOwner"',
+    'r."lease_expires_at" as "leaseExpiresAt"',
+    'r."attempt"',
   ].join(', ');
 }
 

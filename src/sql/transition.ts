@@ -19,7 +19,6 @@
  * transition), built from the update's and the inserts' `returning`. Timestamps come from the database clock, `clock_timestamp()`, evaluated after
  * the row lock is taken, so a run's timestamps follow the order in which its transitions committed.
  */
-import type { RunStatus } from '../api/types';
 import {
   HOLDS_REQUIRED_ACTION,
   ON_ENTRY,
@@ -29,7 +28,9 @@ import {
   type TransitionName,
 } from '../lifecycle/transitions';
 import { PART_ID_COLUMNS, runGraphColumns, staleColumn, type PartSources } from './run-graph';
-import { statusList, type Statement } from './statement';
+import type { LeaseToken, RunStatus } from '../api/types';
+import { leaseHeld } from './lease';
+import { Params, statusList, type Statement } from './statement';
 
 /** An owned row to insert together with the transition (its id is generated in the process). */
 export interface SubObjectRows {
@@ -47,7 +48,14 @@ const effectSql = (column: string, effect: TimestampEffect): string =>
  * each a `case` over `fromAlias` (the row's status before the update) when the targets differ.
  */
 export function setClauses(name: TransitionName, fromAlias: string, rows: SubObjectRows = {}): { sql: string[]; params: unknown[] } {
-  const moves = Object.entries(TRANSITIONS[name].moves) as [RunStatus, RunStatus][];
+  return setClausesOf(Object.entries(TRANSITIONS[name].moves) as [RunStatus, RunStatus][], fromAlias, rows);
+}
+
+/**
+ * The `set` list of an update that makes `moves` (from → to), as `setClauses`; `fromAlias` is the
+ * expression the `case`s switch on (a statement that picks the target itself passes it as `from`).
+ */
+export function setClausesOf(moves: [string, RunStatus][], fromAlias: string, rows: SubObjectRows = {}): { sql: string[]; params: unknown[] } {
   const targets = [...new Set(moves.map(([, target]) => target))];
   const byTarget = (value: (target: RunStatus) => string, column: string): string | null => {
     const values = moves.map(([from, target]) => [from, value(target)] as const);
@@ -131,15 +139,19 @@ function subObjectInserts(rows: SubObjectRows): Statement {
  * `returning`, the parts it inserted from their CTEs' `returning`, the untouched parts from their
  * tables (a statement does not see its own writes, so the graph cannot be re-read from the tables).
  * With `toolOutputIds` (submitToolOutputs) the update also requires that the given ids are exactly
- * the pending tool call ids, and the row carries `pending` (those ids).
+ * the pending tool call ids, and the row carries `pending` (those ids). With `lease` (a worker's
+ * token) the update also requires that the token still holds the run — judged on the locked, newest
+ * row version, in the same compare-and-set — and the row carries `leaseHeld`.
  */
-export function transitionStatement(name: TransitionName, runId: string, rows: SubObjectRows = {}, toolOutputIds?: string[]): Statement {
+export function transitionStatement(name: TransitionName, runId: string, rows: SubObjectRows = {}, toolOutputIds?: string[], lease?: LeaseToken): Statement {
   const from = Object.keys(TRANSITIONS[name].moves) as RunStatus[];
   const set = setClauses(name, 'cur.status', rows);
   const inserts = subObjectInserts(rows);
-  const params: unknown[] = [runId];
-  let sql = 'with cur as materialized (select id, status, required_action_id, ctid from run_object where id = ? for update)';
-  let check = '';
+  const p = new Params();
+  const held = lease ? `, ${leaseHeld(p, lease)} as lease_held` : '';
+  const params: unknown[] = [...p.values, runId];
+  let sql = `with cur as materialized (select id, status, required_action_id, ctid${held} from run_object where id = ? for update)`;
+  let check = lease ? ' and cur.lease_held' : '';
   if (toolOutputIds) {
     sql +=
       ', pending as materialized (select c.call_id from run_tool_call c join cur on c.required_action_id = cur.required_action_id)' +
@@ -148,7 +160,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
       ' and not exists (select call_id from pending except select call_id from given)' +
       ' and not exists (select call_id from given except select call_id from pending) as ok)';
     params.push(JSON.stringify(toolOutputIds));
-    check = ' and (select ok from matches)';
+    check += ' and (select ok from matches)';
   }
   sql += `, upd as (update run_object r set ${set.sql.join(', ')} from cur where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
   params.push(...set.params);
@@ -156,6 +168,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   params.push(...inserts.params);
   sql += ' select cur.status as "fromStatus", r.id is not null as moved';
   if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
+  if (lease) sql += ', cur.lease_held as "leaseHeld"';
   sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS}, ${staleColumn('cur')} from cur left join upd r on true`;
   return { sql, params };
 }

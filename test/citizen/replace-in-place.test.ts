@@ -5,7 +5,7 @@
  * replaced one) instead of `RunNotFoundError`. Forced interleavings: a second connection holds
  * the run's row, the operations are seen waiting on it in pg_stat_activity, then it is released.
  */
-import { RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
+import { LeaseLostError, RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
 import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStored } from '../factories';
 import { USAGE } from '../lifecycle/contract';
 import { recordingOrm } from '../support/recording-orm';
@@ -153,4 +153,17 @@ it('replacing runs leaves every table holding exactly the stored runs’ rows', 
   await db.runs().importRun(runs[0]);
   expect(await countAllRows(db)).toEqual(before);
   expect(await orphans()).toEqual(NO_ORPHANS);
+});
+
+it('a replaced run holds no lease: the lease columns are a new run’s (as the API object has none)', async () => {
+  const run = apiRunV2({ status: 'queued' });
+  await db.runs().importRun(run);
+  const claimed = await db.runs().claimNext({ assistant_id: run.assistant_id, worker: 'w1', leaseSeconds: 60 });
+  expect(claimed?.id).toBe(run.id);
+  const leaseOf = async () =>
+    (await db.sql(`select lease_owner, lease_expires_at is not null as leased, attempt from run_object where id = $1`, [run.id]))[0];
+  expect(await leaseOf()).toEqual({ lease_owner: 'w1', leased: true, attempt: 1 });
+  await db.runs().importRun({ ...run, status: 'in_progress', started_at: run.created_at + 1 });
+  expect(await leaseOf()).toEqual({ lease_owner: null, leased: false, attempt: 0 });
+  await expect(db.runs().complete(run.id, USAGE, { worker: 'w1', attempt: 1 })).rejects.toMatchObject({ constructor: LeaseLostError });
 });

@@ -79,7 +79,7 @@ describe('errors are one clear line and a non-zero exit', () => {
     expect(verbose.stderr.split('\n').length).toBeGreaterThan(3);
     expect(verbose.stderr).toMatch(/\n\s+at /);
     const unknown = await runCli(['frobnicate'], { databaseUrl: url });
-    expect([unknown.code, unknown.stderr]).toEqual([2, 'assistants-run-store frobnicate: error: unknown command \'frobnicate\' (commands: migrate, expire, purge, stats, import, export, demo)\n']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'assistants-run-store frobnicate: error: unknown command \'frobnicate\' (commands: migrate, expire, recover, purge, stats, import, export, demo)\n']);
     const flag = await runCli(['stats', '--frob'], { databaseUrl: url });
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain("Unknown option '--frob'");

@@ -180,7 +180,7 @@ describe('with the worker stopped (runs stay where the client puts them)', () =>
     await bad(runs.api.list(threadId, { order: 'sideways' as 'asc' }), 'order', `Invalid 'order': must be 'asc' or 'desc', got "sideways".`);
     // a cursor of another thread's run is not a cursor of this list
     const elsewhere = await runs.api.create(uid('thread'), { assistant_id: 'a' });
-    await bad(runs.api.list(threadId, { after: elsewhere.id }), 'after', `Invalid 'after': no run '${elsewhere.id}' in this list.`);
+    await bad(runs.api.list(threadId, { after: elsewhere.id }), 'after', `Invalid 'after': no run "${elsewhere.id}" in this list.`);
     expect((await db.runs().listByThread(threadId)).data).toEqual([]);
   });
 

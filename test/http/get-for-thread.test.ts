@@ -2,7 +2,7 @@
  * `getForThread`: a run looked up under its thread, as `/threads/{thread_id}/runs/{run_id}` needs.
  * A run of another thread is not found, exactly as a missing one. Real PostgreSQL.
  */
-import { RunNotFoundError, toApiRun } from '../../src';
+import { RunNotFoundError, RunValidationError, toApiRun } from '../../src';
 import { createInput, uid } from '../factories';
 import { rejectionOf } from '../support/rejection';
 import { useTestDatabase } from '../support/test-database';
@@ -33,7 +33,8 @@ describe('getForThread', () => {
     const run = await db.runs().create(createInput({ thread_id: uid('thread') }));
     await refusal(db.runs().getForThread(uid('thread'), run.id));
     await refusal(db.runs().getForThread(run.threadId.toUpperCase(), run.id));
-    await refusal(db.runs().getForThread('', run.id));
+    // an empty thread id is no id at all: refused as input, before any statement
+    await expect(db.runs().getForThread('', run.id)).rejects.toBeInstanceOf(RunValidationError);
   });
 
   it('follows the run through its moves (reads fresh, not from the identity map)', async () => {

@@ -16,6 +16,8 @@ import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggr
 import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-run';
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
+import { heartbeatStatement } from '../../src/sql/lease';
+import { recoverStatement } from '../../src/sql/recover';
 import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
@@ -65,6 +67,10 @@ const CASES: Record<string, () => Statement> = {
   'transition-confirm-cancelled': () => transitionStatement('confirmCancelled', 'run_1'),
   'claim': () => claimStatement(),
   'claim-filtered': () => claimStatement({ assistantId: 'asst_1', model: 'gpt-4o' }),
+  'claim-lease': () => claimStatement({ assistantId: 'asst_1' }, { worker: 'w1', leaseSeconds: 30 }),
+  'transition-complete-lease': () => transitionStatement('complete', 'run_1', { usage }, undefined, { worker: 'w1', attempt: 2 }),
+  'recover': () => recoverStatement(3, 500),
+  'heartbeat': () => heartbeatStatement('run_1', { worker: 'w1', attempt: 2, leaseSeconds: 30 }),
   'expire': () => expireStatement(),
   'expire-at': () => expireStatement(new Date('2026-01-01T00:00:00.000Z')),
   'update-metadata': () => metadataStatement('run_1', { project: 'x' }),

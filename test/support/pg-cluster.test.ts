@@ -56,7 +56,15 @@ describe('private PostgreSQL clusters (test/support/pg-cluster.ts)', () => {
       const picked = await pg.terminateBackends({ database: 'app', pick: 1 });
       expect(picked).toHaveLength(1);
       expect([idlePid, thirdPid]).toContain(picked[0].pid);
-      expect((await pg.backends({ database: 'app' })).map((b) => b.pid)).toEqual([idlePid, thirdPid].filter((p) => p !== picked[0].pid));
+      // pg_terminate_backend signals and returns: the backend leaves pg_stat_activity a moment later
+      const left = [idlePid, thirdPid].filter((p) => p !== picked[0].pid);
+      let listed: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        listed = (await pg.backends({ database: 'app' })).map((b) => b.pid);
+        if (!listed.includes(picked[0].pid)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(listed).toEqual(left);
       expect((await bystander.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
     } finally {
       for (const c of [idle, inTransaction, third, bystander]) await c.end().catch(() => undefined);

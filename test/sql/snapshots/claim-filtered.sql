@@ -3,7 +3,7 @@ from run_object
 where status = 'queued' and (expires_at is null or expires_at > statement_timestamp()) and assistant_id = ? and model = ?
 order by created_at, id
 limit 1 for update skip locked),
-upd as (update run_object r set status = 'in_progress', started_at = clock_timestamp(), required_action_id = null
+upd as (update run_object r set status = 'in_progress', started_at = clock_timestamp(), required_action_id = null, attempt = r.attempt + 1, lease_owner = null, lease_expires_at = null
 from picked
 where r.id = picked.id and r.status in ('queued')
 returning r.*)
@@ -30,7 +30,7 @@ where s."id" = r."truncation_strategy_id") as "truncationStrategy", (select json
 from "run_tool_choice" k
 where k."id" = r."tool_choice_id") as "toolChoice", r."parallel_tool_calls" as "parallelToolCalls", (select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema")
 from "run_response_format" p
-where p."id" = r."response_format_id") as "responseFormat", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
+where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
 from "run_object" snap
 where snap."id" = picked."id") is distinct
 from picked."ctid" as "stale"

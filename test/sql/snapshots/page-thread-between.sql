@@ -21,7 +21,7 @@ where s."id" = r."truncation_strategy_id") as "truncationStrategy", (select json
 from "run_tool_choice" k
 where k."id" = r."tool_choice_id") as "toolChoice", r."parallel_tool_calls" as "parallelToolCalls", (select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema")
 from "run_response_format" p
-where p."id" = r."response_format_id") as "responseFormat"
+where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt"
 from "run_object" r
 where r."id" = any(array(select r."id"
 from "run_object" r
