@@ -7,7 +7,7 @@
  */
 import { LeaseLostError, RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
 import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStored } from '../factories';
-import { USAGE } from '../lifecycle/contract';
+import { apiRunInStatus, USAGE } from '../lifecycle/contract';
 import { recordingOrm } from '../support/recording-orm';
 import { countAllRows } from '../support/row-counts';
 import { holdTransaction, untilBlocked, within, LOCK_WAIT_TIMEOUT_MS } from '../support/lock-wait';
@@ -156,7 +156,7 @@ it('replacing runs leaves every table holding exactly the stored runs’ rows', 
 });
 
 it('a replaced run holds no lease: the lease columns are a new run’s (as the API object has none)', async () => {
-  const run = apiRunV2({ status: 'queued' });
+  const run = apiRunInStatus('queued'); // expiring in the future: claimable
   await db.runs().importRun(run);
   const claimed = await db.runs().claimNext({ assistant_id: run.assistant_id, worker: 'w1', leaseSeconds: 60 });
   expect(claimed?.id).toBe(run.id);
