@@ -12,8 +12,8 @@
  *   inserted by CTEs, and the run's API JSON built in the same statement.
  * - a read (by id, a keyset page, a claim): ONE statement, the API JSON aggregated in SQL.
  */
-import { randomUUID } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { ApiRun, ApiRunInput, ApiToolCall, ApiUsage, CreateRunInput } from '../src/api/types';
 
 type Row = Record<string, unknown>;
@@ -166,11 +166,22 @@ export function newApiRun(input: CreateRunInput, id: string, ttlSeconds: number,
   } as ApiRunInput;
 }
 
+const NAMES = new Map<string, string>();
+
 export class Baseline {
+  /** With `named`, every statement is a named (prepared) statement, as the store's are by default. */
   constructor(
     readonly pool: Pool,
     readonly ttlSeconds: number,
+    readonly named = false,
   ) {}
+
+  private query(text: string, values: unknown[]): Promise<QueryResult> {
+    if (!this.named) return this.pool.query(text, values);
+    let name = NAMES.get(text);
+    if (name === undefined) NAMES.set(text, (name = `base_${createHash('sha1').update(text).digest('hex').slice(0, 32)}`));
+    return this.pool.query({ name, text, values });
+  }
 
   /** `create`: one statement; the API object is the one built in memory (as the store returns its entity). */
   async create(input: CreateRunInput, id: string): Promise<ApiRun> {
@@ -178,7 +189,7 @@ export class Baseline {
     const run = newApiRun(input, id, this.ttlSeconds, now);
     // the store keeps created_at to the millisecond (for keyset order)
     const params = insertRunsParams([run], { createdAt: new Date(now), expiresAt: new Date(now + this.ttlSeconds * 1000) });
-    await this.pool.query(INSERT_RUNS_SQL, params);
+    await this.query(INSERT_RUNS_SQL, params);
     return run as ApiRun;
   }
 
@@ -200,13 +211,13 @@ export class Baseline {
 
   /** `getById`: one statement. */
   async getById(id: string): Promise<ApiRun> {
-    const { rows } = await this.pool.query(`select ${apiJson('r')} as run from run_object r where r.id = $1`, [id]);
+    const { rows } = await this.query(`select ${apiJson('r')} as run from run_object r where r.id = $1`, [id]);
     return apiRunOf(rows[0]);
   }
 
   /** One transition as one statement: conditional update, new parts, the run's API JSON. */
   private async transition(sql: string, params: unknown[]): Promise<ApiRun> {
-    const { rows } = await this.pool.query(sql, params);
+    const { rows } = await this.query(sql, params);
     return apiRunOf(rows[0]);
   }
 
@@ -254,7 +265,7 @@ export class Baseline {
 
   /** `claimNext({ assistant_id })`: the oldest free queued run, skip locked, moved and returned in one statement. */
   async claimNext(assistantId: string): Promise<ApiRun | null> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.query(
       `with picked as materialized (select id from run_object where status = 'queued' and assistant_id = $1 and (expires_at is null or expires_at > statement_timestamp())
                                     order by created_at, id limit 1 for update skip locked),
         r as (update run_object o set status = 'in_progress', started_at = clock_timestamp() from picked where o.id = picked.id and o.status = 'queued' returning o.*)
@@ -266,7 +277,7 @@ export class Baseline {
 
   /** `listByThread(thread, { limit, after })`, newest first: one keyset statement, the page's API JSON aggregated per row. */
   async listByThread(threadId: string, limit: number, after: string | null): Promise<{ object: 'list'; data: ApiRun[]; first_id: string | null; last_id: string | null; has_more: boolean }> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.query(
       `select ${apiJson('r')} as run from (
          select * from run_object o where o.thread_id = $1
            and ($2::text is null or (o.created_at, o.id) < (select c.created_at, c.id from run_object c where c.id = $2 and c.thread_id = $1))

@@ -1,7 +1,11 @@
 /**
  * `npm run bench`: the store against hand-written SQL (bench/baseline.ts), on the same PostgreSQL
  * (DATABASE_URL — a server where the user may create databases — else an embedded one), in the
- * same run, each iteration alternating which of the two goes first. Not part of `npm test`.
+ * same run, each iteration rotating which side goes first. Not part of `npm test`.
+ *
+ * Honest on a noisy machine: every case runs in ROUNDS rounds (5), the sides alternating inside
+ * each round; a ratio is the median of the rounds' ratios (p50 ÷ p50), printed with its spread
+ * (min–max), and a target says in how many rounds it was met. The p50/p95 columns pool the rounds.
  *
  * Writes a table to stdout, bench/results/latest.json (+ a dated copy) and the table between the
  * markers of the README's "Benchmark" section. ARS_BENCH_QUICK=1 runs a short smoke version
@@ -43,6 +47,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 // --- timing ---------------------------------------------------------------------------------
 
+const ROUNDS = QUICK ? 3 : 5;
+
 interface Sample {
   ms: number[];
   totalMs: number;
@@ -62,24 +68,27 @@ function pct(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-/** Runs `iterations` of each side after `warmup`, alternating which side goes first. */
-async function alternate(iterations: number, warmup: number, store: (i: number) => Promise<unknown>, base: (i: number) => Promise<unknown>): Promise<{ store: Sample; base: Sample }> {
-  for (let i = 0; i < warmup; i++) {
-    await store(-1 - i);
-    await base(-1 - i);
-  }
-  const s = sample();
-  const b = sample();
-  for (let i = 0; i < iterations; i++) {
-    if (i % 2 === 0) {
-      await timed(s, () => store(i));
-      await timed(b, () => base(i));
-    } else {
-      await timed(b, () => base(i));
-      await timed(s, () => store(i));
+type Op = (i: number) => Promise<unknown>;
+
+/**
+ * `ROUNDS` rounds; in each, `warmup` then `iterations` of every side, the side that goes first
+ * rotating every iteration. Returns each side's samples, one per round.
+ */
+async function alternate<K extends string>(iterations: number, warmup: number, sides: Record<K, Op>): Promise<Record<K, Sample[]>> {
+  const names = Object.keys(sides) as K[];
+  const out = Object.fromEntries(names.map((k) => [k, [] as Sample[]])) as Record<K, Sample[]>;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < warmup; i++) for (const k of names) await sides[k](-1 - i);
+    const samples = names.map(() => sample());
+    for (let i = 0; i < iterations; i++) {
+      for (let j = 0; j < names.length; j++) {
+        const at = (i + j) % names.length;
+        await timed(samples[at], () => sides[names[at]](round * iterations + i));
+      }
     }
+    names.forEach((k, at) => out[k].push(samples[at]));
   }
-  return { store: s, base: b };
+  return out;
 }
 
 // --- results --------------------------------------------------------------------------------
@@ -90,41 +99,76 @@ interface CaseResult {
   store_p95_ms: number | null;
   baseline_p50_ms: number | null;
   baseline_p95_ms: number | null;
+  /** The median of the rounds' ratios. */
   ratio: number | null;
+  ratio_min: number | null;
+  ratio_max: number | null;
   store_ops_s: number;
   baseline_ops_s: number;
   target: string;
+  /** Whether the median ratio meets the target. */
   met: boolean | null;
+  /** In how many of `rounds` rounds the target was met. */
+  met_rounds: number | null;
+  rounds: number;
   notes: string;
 }
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => pct(xs, 50);
 
-function fromSamples(name: string, r: { store: Sample; base: Sample }, target: string, maxRatio: number | null, notes: string): CaseResult {
-  const sp50 = pct(r.store.ms, 50);
-  const bp50 = pct(r.base.ms, 50);
-  const ratio = sp50 / bp50;
+/**
+ * A case's row from per-round ratios: the median, its spread and the rounds that met `meets`
+ * (null: a reference row without a target).
+ */
+function fromRatios(
+  row: Omit<CaseResult, 'ratio' | 'ratio_min' | 'ratio_max' | 'met' | 'met_rounds' | 'rounds'>,
+  ratios: number[],
+  meets: ((ratio: number) => boolean) | null,
+): CaseResult {
+  const ratio = median(ratios);
   return {
-    name,
-    store_p50_ms: round(sp50),
-    store_p95_ms: round(pct(r.store.ms, 95)),
-    baseline_p50_ms: round(bp50),
-    baseline_p95_ms: round(pct(r.base.ms, 95)),
+    ...row,
     ratio: round(ratio, 2),
-    store_ops_s: round((r.store.ms.length / r.store.totalMs) * 1000, 1),
-    baseline_ops_s: round((r.base.ms.length / r.base.totalMs) * 1000, 1),
-    target,
-    met: maxRatio === null ? null : ratio <= maxRatio,
-    notes,
+    ratio_min: round(Math.min(...ratios), 2),
+    ratio_max: round(Math.max(...ratios), 2),
+    met: meets === null ? null : meets(ratio),
+    met_rounds: meets === null ? null : ratios.filter(meets).length,
+    rounds: ratios.length,
   };
 }
 
+/** A row comparing `store` with `base`, round by round (p50 ÷ p50 in each round). */
+function fromSamples(name: string, store: Sample[], base: Sample[], target: string, maxRatio: number | null, notes: string): CaseResult {
+  const all = (xs: Sample[]) => xs.flatMap((x) => x.ms);
+  const ops = (xs: Sample[]) => (xs.reduce((a, x) => a + x.ms.length, 0) / xs.reduce((a, x) => a + x.totalMs, 0)) * 1000;
+  const ratios = store.map((s, r) => pct(s.ms, 50) / pct(base[r].ms, 50));
+  return fromRatios(
+    {
+      name,
+      store_p50_ms: round(pct(all(store), 50)),
+      store_p95_ms: round(pct(all(store), 95)),
+      baseline_p50_ms: round(pct(all(base), 50)),
+      baseline_p95_ms: round(pct(all(base), 95)),
+      store_ops_s: round(ops(store), 1),
+      baseline_ops_s: round(ops(base), 1),
+      target,
+      notes,
+    },
+    ratios,
+    maxRatio === null ? null : (ratio) => ratio <= maxRatio,
+  );
+}
+
 function table(cases: CaseResult[]): string {
-  const head = ['case', 'store p50 ms', 'store p95 ms', 'base p50 ms', 'base p95 ms', 'ops/s store', 'ops/s base', 'ratio', 'target', 'met'];
+  const head = ['case', 'store p50 ms', 'store p95 ms', 'base p50 ms', 'base p95 ms', 'ops/s store', 'ops/s base', 'ratio (min–max)', 'target', 'met (rounds)'];
   const fmt = (x: number | null, d = 2) => (x === null ? '–' : x.toFixed(d));
   const rows = cases.map((c) => [
     c.name, fmt(c.store_p50_ms, 3), fmt(c.store_p95_ms, 3), fmt(c.baseline_p50_ms, 3), fmt(c.baseline_p95_ms, 3),
-    fmt(c.store_ops_s, 0), fmt(c.baseline_ops_s, 0), fmt(c.ratio), c.target, c.met === null ? '' : c.met ? 'yes' : 'NO',
+    fmt(c.store_ops_s, 0), fmt(c.baseline_ops_s, 0),
+    c.ratio === null ? '–' : c.rounds > 1 ? `${fmt(c.ratio)} (${fmt(c.ratio_min)}–${fmt(c.ratio_max)})` : fmt(c.ratio),
+    c.target,
+    c.met === null ? '' : `${c.met ? 'yes' : 'NO'} (${c.met_rounds}/${c.rounds})`,
   ]);
   const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
   return lines.join('\n');
@@ -150,16 +194,36 @@ async function freshDatabase(adminUrl: string, name: string): Promise<string> {
 }
 
 interface Side {
+  /** The store as shipped (named statements on, the default). */
   orm: MikroORM;
+  /** The store with `namedStatements: false`: every statement parsed and planned on every call. */
+  ormUnnamed: MikroORM;
   pool: Pool;
   baseline: Baseline;
+  /** The baseline with named statements (a reference: the floor with parse and plan cached). */
+  baselineNamed: Baseline;
   close(): Promise<void>;
 }
 
 async function open(url: string): Promise<Side> {
-  const orm = await MikroORM.init(runStoreConfig({ clientUrl: url, pool: { min: 0, max: POOL_MAX } }, { runTtlSeconds: TTL }));
+  const config = (namedStatements: boolean) => runStoreConfig({ clientUrl: url, pool: { min: 0, max: POOL_MAX } }, { runTtlSeconds: TTL, namedStatements });
+  const orm = await MikroORM.init(config(true));
+  const ormUnnamed = await MikroORM.init(config(false));
   const pool = new Pool({ connectionString: url, max: POOL_MAX });
-  return { orm, pool, baseline: new Baseline(pool, TTL), close: async () => { await orm.close(true); await pool.end(); } };
+  const poolNamed = new Pool({ connectionString: url, max: POOL_MAX });
+  return {
+    orm,
+    ormUnnamed,
+    pool,
+    baseline: new Baseline(pool, TTL),
+    baselineNamed: new Baseline(poolNamed, TTL, true),
+    close: async () => {
+      await orm.close(true);
+      await ormUnnamed.close(true);
+      await pool.end();
+      await poolNamed.end();
+    },
+  };
 }
 
 const repo = (orm: MikroORM): RunRepository => orm.em.fork().getRepository(RunObject);
@@ -183,6 +247,14 @@ function check(what: string, store: unknown, base: unknown, ignore: string[] = [
   }
 }
 
+/** The API form must give the managed run's JSON byte for byte. */
+function checkBytes(what: string, api: unknown, managed: unknown): void {
+  if (JSON.stringify(api) !== JSON.stringify(managed)) {
+    mismatches.push(what);
+    log(`!! ${what}: the API form's JSON is not the managed JSON`);
+  }
+}
+
 const VARYING = ['id', 'thread_id', 'created_at', 'expires_at', 'started_at', 'completed_at'];
 
 // --- the cases ------------------------------------------------------------------------------
@@ -193,29 +265,26 @@ async function caseCreate(side: Side, n: number): Promise<CaseResult[]> {
   const b = await side.baseline.create(fullCreateInput(uid('thread'), assistant), newRunId());
   check('create', s.toJSON(), b, VARYING);
   check('create (stored)', (await repo(side.orm).getById(s.id)).toJSON(), await side.baseline.getById(b.id), VARYING);
-  const r = await alternate(
-    n,
-    20,
-    async () => (await repo(side.orm).create(fullCreateInput(uid('thread'), assistant))).toJSON(),
-    () => side.baseline.create(fullCreateInput(uid('thread'), assistant), newRunId()),
-  );
+  const base = () => side.baseline.create(fullCreateInput(uid('thread'), assistant), newRunId());
+  const r = await alternate(n, 20, {
+    store: async () => (await repo(side.orm).create(fullCreateInput(uid('thread'), assistant))).toJSON(),
+    base,
+  });
   // The store's write path before this benchmark (kept here to show the difference): validate,
   // build the graph, em.persist + flush in em.transactional (BEGIN, one INSERT per table, COMMIT).
-  const before = await alternate(
-    Math.min(n, 100),
-    10,
-    async () => {
+  const before = await alternate(Math.min(n, 100), 10, {
+    store: async () => {
       const em = side.orm.em.fork();
       const data = parseOrThrow(createRunSchema, fullCreateInput(uid('thread'), assistant));
       const run = fillRunFromApi(new RunObject(), newApiRun(data, newRunId(), TTL));
       await em.transactional(async (tem) => tem.persist(run));
       return run.toJSON();
     },
-    () => side.baseline.create(fullCreateInput(uid('thread'), assistant), newRunId()),
-  );
+    base,
+  });
   return [
-    fromSamples('1. create (all parts)', r, 'ratio ≤ 1.5', 1.5, 'store: validation (zod) + 1 INSERT statement of CTEs; baseline: the same statement, no validation'),
-    fromSamples('1b. create via ORM flush (before)', before, 'reference', null, 'em.persist + flush: BEGIN, 6 INSERTs, COMMIT (8 round trips)'),
+    fromSamples('1. create (all parts)', r.store, r.base, 'ratio ≤ 1.5', 1.5, 'store: validation (zod) + 1 INSERT statement of CTEs; baseline: the same statement, no validation'),
+    fromSamples('1b. create via ORM flush (before)', before.store, before.base, 'reference', null, 'em.persist + flush: BEGIN, 6 INSERTs, COMMIT (8 round trips)'),
   ];
 }
 
@@ -242,68 +311,92 @@ async function caseLifecycle(side: Side, n: number): Promise<CaseResult[]> {
     return b.complete(id, USAGE);
   };
   check('lifecycle (completed run)', await store(), await base(), VARYING);
-  const r = await alternate(n, 10, store, base);
-  return [fromSamples('2. lifecycle (6 calls)', r, 'ratio ≤ 1.5', 1.5, 'create, start, requireAction (2 calls), submitToolOutputs, start, complete with usage; each call returns the fresh API object')];
+  const r = await alternate(n, 10, { store, base });
+  return [fromSamples('2. lifecycle (6 calls)', r.store, r.base, 'ratio ≤ 1.5', 1.5, 'create, start, requireAction (2 calls), submitToolOutputs, start, complete with usage; each call returns the fresh API object')];
 }
+
+const NAMING_NOTE = 'named statements: the store as shipped names its statements (PostgreSQL parses and plans each text once per connection); "unnamed" is `namedStatements: false`; the baseline never names its statements, except in the "baseline, named" reference row';
 
 async function caseGetById(side: Side, n: number): Promise<CaseResult[]> {
   const assistant = uid('asst_get');
   const runs: ApiRunInput[] = Array.from({ length: n }, (_, i) => fullApiRun(newRunId(), uid('thread'), assistant, 1_716_000_000 + i));
   await side.baseline.importBatch(runs);
   const ids = runs.map((r) => r.id);
-  check('getById', (await repo(side.orm).getById(ids[0])).toJSON(), await side.baseline.getById(ids[0]));
-  check('getById (imported object)', (await repo(side.orm).getById(ids[0])).toJSON(), runs[0]);
+  const managed = await repo(side.orm).getById(ids[0]);
+  check('getById', managed.toJSON(), await side.baseline.getById(ids[0]));
+  check('getById (imported object)', managed.toJSON(), runs[0]);
+  checkBytes('getById, API form', await repo(side.orm).api.getById(ids[0]), managed);
+  checkBytes('getById, API form unnamed', await repo(side.ormUnnamed).api.getById(ids[0]), managed);
+  check('getById, baseline named', await side.baselineNamed.getById(ids[0]), await side.baseline.getById(ids[0]));
   const at = (i: number) => ids[(i + n) % n];
-  const r = await alternate(n, 20, async (i) => (await repo(side.orm).getById(at(i))).toJSON(), (i) => side.baseline.getById(at(i)));
-  const before = await alternate(
-    n,
-    20,
-    async (i) => (await side.orm.em.fork().findOneOrFail(RunObject, { id: at(i) }, { populate: RUN_POPULATE })).toJSON(),
-    (i) => side.baseline.getById(at(i)),
-  );
+  const r = await alternate(n, 20, {
+    managed: async (i) => JSON.stringify(await repo(side.orm).getById(at(i))),
+    api: async (i) => JSON.stringify(await repo(side.orm).api.getById(at(i))),
+    managedUnnamed: async (i) => JSON.stringify(await repo(side.ormUnnamed).getById(at(i))),
+    apiUnnamed: async (i) => JSON.stringify(await repo(side.ormUnnamed).api.getById(at(i))),
+    baseNamed: async (i) => JSON.stringify(await side.baselineNamed.getById(at(i))),
+    base: async (i) => JSON.stringify(await side.baseline.getById(at(i))),
+  });
+  const before = await alternate(n, 20, {
+    store: async (i) => JSON.stringify(await side.orm.em.fork().findOneOrFail(RunObject, { id: at(i) }, { populate: RUN_POPULATE })),
+    base: async (i) => JSON.stringify(await side.baseline.getById(at(i))),
+  });
+  const what = 'run with 3 tools, 2 file ids, 2 pending tool calls, usage, truncation, tool choice, json_schema format; each side serialises what it gets (JSON.stringify)';
   return [
-    fromSamples('3. getById (fully hydrated)', r, 'ratio ≤ 1.5', 1.5, 'run with 3 tools, 2 file ids, 2 pending tool calls, usage, truncation, tool choice, json_schema format; store: 1 statement (JSON-aggregated parts → entity factory)'),
-    fromSamples('3b. getById via ORM populate (before)', before, 'reference', null, 'findOne + populate: to-ones joined, tools/file_ids/tool calls select-in (4 statements)'),
+    fromSamples('3. getById, managed (RunObject)', r.managed, r.base, 'ratio ≤ 1.5', 1.5, `${what}; store: 1 statement (JSON-aggregated parts → managed graph)`),
+    fromSamples('3a. getById, API form (runs.api)', r.api, r.base, 'ratio ≤ 1.1', 1.1, `${what}; store: 1 statement building the API object`),
+    fromSamples('3c. getById, managed, unnamed statements', r.managedUnnamed, r.base, 'reference', null, NAMING_NOTE),
+    fromSamples('3d. getById, API form, unnamed statements', r.apiUnnamed, r.base, 'reference', null, NAMING_NOTE),
+    fromSamples('3e. getById, baseline, named statements', r.baseNamed, r.base, 'reference', null, 'the baseline with named statements ÷ the baseline'),
+    fromSamples('3b. getById via ORM populate (before)', before.store, before.base, 'reference', null, 'findOne + populate: to-ones joined, tools/file_ids/tool calls select-in (4 statements)'),
   ];
 }
 
-async function caseList(side: Side, runs: number, label: string, pages: number): Promise<{ result: CaseResult; p50: number }> {
+async function caseList(side: Side, runs: number, label: string, pages: number): Promise<{ results: CaseResult[]; p50s: number[]; p50: number }> {
   const threads = fillThreads(runs, pages);
-  const cursors = new Map<number, string | null>();
-  // even pages: the thread's newest 20; odd pages: the next 20, after the previous page's last run
-  const after = (i: number) => (i % 2 === 0 ? null : (cursors.get(i - 1) ?? null));
+  // even pages: the thread's newest 20; odd pages: the next 20, after the thread's 20th run
+  const second = new Map<string, string>();
+  for (const t of threads) second.set(t, (await side.baseline.listByThread(t, 20, null)).last_id!);
   const thread = (i: number) => threads[Math.floor(Math.abs(i) / 2) % threads.length];
+  const query = (i: number) => (i % 2 === 0 ? { limit: 20 } : { limit: 20, after: second.get(thread(i))! });
   const first = await repo(side.orm).listByThread(thread(0), { limit: 20 });
   const firstBase = await side.baseline.listByThread(thread(0), 20, null);
-  check(`listByThread ${label}`, { ...first, data: first.data.map((d) => d.toJSON()) }, firstBase);
+  check(`listByThread ${label}`, first, firstBase);
+  checkBytes(`listByThread ${label}, API form`, await repo(side.orm).api.listByThread(thread(1), query(1)), await repo(side.orm).listByThread(thread(1), query(1)));
   if (firstBase.data.length !== 20) throw new Error(`list ${label}: a page of ${firstBase.data.length} runs, expected 20`);
-  const r = await alternate(
-    pages,
-    10,
-    async (i) => {
-      const page = await repo(side.orm).listByThread(thread(i), { limit: 20, ...(after(i) ? { after: after(i)! } : {}) });
-      return page.data.map((d) => d.toJSON());
-    },
-    async (i) => {
-      const page = await side.baseline.listByThread(thread(i), 20, after(i));
-      if (i >= 0) cursors.set(i, page.last_id);
-      return page;
-    },
-  );
+  const base = (b: Baseline) => async (i: number) => JSON.stringify(await b.listByThread(thread(i), 20, query(i).after ?? null));
+  const r = await alternate(pages, 10, {
+    managed: async (i) => JSON.stringify(await repo(side.orm).listByThread(thread(i), query(i))),
+    api: async (i) => JSON.stringify(await repo(side.orm).api.listByThread(thread(i), query(i))),
+    managedUnnamed: async (i) => JSON.stringify(await repo(side.ormUnnamed).listByThread(thread(i), query(i))),
+    apiUnnamed: async (i) => JSON.stringify(await repo(side.ormUnnamed).api.listByThread(thread(i), query(i))),
+    baseNamed: base(side.baselineNamed),
+    base: base(side.baseline),
+  });
+  const what = `${pages} pages per round over ${Math.min(pages, threads.length)} threads of 100 runs (first page / next page after a cursor); each side serialises the page`;
+  const name = (form: string) => `4${form}. listByThread, page of 20, ${label} runs`;
   return {
-    result: fromSamples(`4. listByThread, page of 20, ${label} runs`, r, 'ratio ≤ 1.3', 1.3, `${pages} pages over ${Math.min(pages, threads.length)} threads of 100 runs (first page / next page after a cursor)`),
-    p50: pct(r.store.ms, 50),
+    results: [
+      fromSamples(name(''), r.managed, r.base, 'ratio ≤ 1.3', 1.3, `managed RunObjects; ${what}`),
+      fromSamples(`${name('a')}, API form`, r.api, r.base, 'ratio ≤ 1.1', 1.1, `runs.api; ${what}`),
+      fromSamples(`${name('c')}, managed, unnamed`, r.managedUnnamed, r.base, 'reference', null, NAMING_NOTE),
+      fromSamples(`${name('d')}, API form, unnamed`, r.apiUnnamed, r.base, 'reference', null, NAMING_NOTE),
+      fromSamples(`${name('e')}, baseline, named`, r.baseNamed, r.base, 'reference', null, 'the baseline with named statements ÷ the baseline'),
+    ],
+    p50s: r.managed.map((x) => pct(x.ms, 50)),
+    p50: pct(r.managed.flatMap((x) => x.ms), 50),
   };
 }
 
-async function caseClaim(side: Side, queued: number, rounds: number): Promise<CaseResult[]> {
-  const results: { workers: number; side: 'store' | 'base'; runs: number; ms: number; latencies: number[] }[] = [];
+async function caseClaim(side: Side, queued: number): Promise<CaseResult[]> {
+  type Drain = { workers: number; side: 'store' | 'base'; round: number; runs: number; ms: number; latencies: number[] };
+  const results: Drain[] = [];
   const fillQueued = async (assistant: string) => {
     const now = Math.floor(Date.now() / 1000) - 3600;
     const runs = Array.from({ length: queued }, (_, n) => queuedApiRun(n, assistant, now));
     for (let i = 0; i < runs.length; i += 500) await side.baseline.importBatch(runs.slice(i, i + 500));
   };
-  const drain = async (workers: number, who: 'store' | 'base') => {
+  const drain = async (workers: number, who: 'store' | 'base', round: number) => {
     const assistant = uid(`asst_claim_${who}${workers}`);
     await fillQueued(assistant);
     const claimed: string[] = [];
@@ -333,46 +426,47 @@ async function caseClaim(side: Side, queued: number, rounds: number): Promise<Ca
     if (claimed.length !== queued || unique.size !== queued) {
       throw new Error(`claim (${who}, ${workers} workers): ${claimed.length} claims of ${unique.size} distinct runs, ${queued} queued — a double or lost claim`);
     }
-    results.push({ workers, side: who, runs: queued, ms, latencies });
+    results.push({ workers, side: who, round, runs: queued, ms, latencies });
   };
-  await drain(1, 'store'); // warm-up
-  await drain(1, 'base');
+  await drain(1, 'store', -1); // warm-up
+  await drain(1, 'base', -1);
   results.length = 0;
-  for (let round = 0; round < rounds; round++) {
+  for (let r = 0; r < ROUNDS; r++) {
     for (const workers of [1, 4]) {
-      if (round % 2 === 0) {
-        await drain(workers, 'store');
-        await drain(workers, 'base');
+      if (r % 2 === 0) {
+        await drain(workers, 'store', r);
+        await drain(workers, 'base', r);
       } else {
-        await drain(workers, 'base');
-        await drain(workers, 'store');
+        await drain(workers, 'base', r);
+        await drain(workers, 'store', r);
       }
     }
   }
-  const agg = (workers: number, who: 'store' | 'base') => {
-    const rs = results.filter((r) => r.workers === workers && r.side === who);
-    const lat = rs.flatMap((r) => r.latencies);
-    const runs = rs.reduce((a, r) => a + r.runs, 0);
-    const ms = rs.reduce((a, r) => a + r.ms, 0);
-    return { p50: pct(lat, 50), p95: pct(lat, 95), ops: (runs / ms) * 1000 };
+  const of = (workers: number, who: 'store' | 'base', r?: number) => results.filter((x) => x.workers === workers && x.side === who && (r === undefined || x.round === r));
+  const agg = (rs: Drain[]) => {
+    const lat = rs.flatMap((x) => x.latencies);
+    return { p50: pct(lat, 50), p95: pct(lat, 95), ops: (rs.reduce((a, x) => a + x.runs, 0) / rs.reduce((a, x) => a + x.ms, 0)) * 1000 };
   };
+  const rounds = Array.from({ length: ROUNDS }, (_, r) => r);
   const out: CaseResult[] = [];
-  const one = agg(1, 'store');
   for (const workers of [1, 4]) {
-    const s = agg(workers, 'store');
-    const b = agg(workers, 'base');
-    const scale = s.ops / one.ops;
-    out.push({
+    const s = agg(of(workers, 'store'));
+    const b = agg(of(workers, 'base'));
+    const row = {
       name: `5. claimNext, ${workers} worker${workers > 1 ? 's' : ''}`,
       store_p50_ms: round(s.p50), store_p95_ms: round(s.p95), baseline_p50_ms: round(b.p50), baseline_p95_ms: round(b.p95),
-      ratio: round(s.p50 / b.p50, 2), store_ops_s: round(s.ops, 1), baseline_ops_s: round(b.ops, 1),
-      target: workers === 4 ? 'store ≥ 1.5× 1 worker' : '–',
-      met: workers === 4 ? scale >= 1.5 : null,
-      notes:
-        `${rounds}×${queued} queued runs drained per side; each claimed exactly once (checked)` +
-        (workers === 4 ? `; store scales ${scale.toFixed(2)}× over 1 worker (baseline ${(b.ops / agg(1, 'base').ops).toFixed(2)}×)` : '') +
-        '; ops/s = runs claimed per second; p50/p95 per claim',
-    });
+      store_ops_s: round(s.ops, 1), baseline_ops_s: round(b.ops, 1),
+      target: workers === 4 ? 'store ≥ 1.5× 1 worker (ratio: the scaling)' : '– (ratio: p50 ÷ p50)',
+      notes: `${ROUNDS}×${queued} queued runs drained per side; each claimed exactly once (checked); ops/s = runs claimed per second; p50/p95 per claim`,
+    };
+    if (workers === 1) {
+      out.push(fromRatios(row, rounds.map((r) => agg(of(1, 'store', r)).p50 / agg(of(1, 'base', r)).p50), null));
+    } else {
+      // the ratio column of this row is the store's scaling, 4 workers ÷ 1 worker in ops/s, per round
+      const scaling = (who: 'store' | 'base') => rounds.map((r) => agg(of(4, who, r)).ops / agg(of(1, who, r)).ops);
+      const base = scaling('base');
+      out.push(fromRatios({ ...row, notes: `${row.notes}; baseline scales ${median(base).toFixed(2)}× (${Math.min(...base).toFixed(2)}–${Math.max(...base).toFixed(2)})` }, scaling('store'), (x) => x >= 1.5));
+    }
   }
   return out;
 }
@@ -393,14 +487,15 @@ async function caseImport(url: string, count: number): Promise<CaseResult> {
   await child(['store', url, String(Math.min(count, 2000)), 'warm']); // warm the server's caches and plans
   const base = await child(['baseline', url, String(count), 'imp_base']);
   const store = await child(['store', url, String(count), 'imp_store']);
+  const met = store.runs_s >= 5000 && store.peak_rss_mb <= 300;
   return {
     name: `6. importRun × ${count.toLocaleString('en')} (batches of 500)`,
     store_p50_ms: null, store_p95_ms: null, baseline_p50_ms: null, baseline_p95_ms: null,
-    ratio: round(base.runs_s / store.runs_s, 2),
+    ratio: round(base.runs_s / store.runs_s, 2), ratio_min: null, ratio_max: null,
     store_ops_s: round(store.runs_s, 0), baseline_ops_s: round(base.runs_s, 0),
     target: '≥ 5,000 runs/s, peak RSS ≤ 300 MB',
-    met: store.runs_s >= 5000 && store.peak_rss_mb <= 300,
-    notes: `each side in its own process; store: the CLI import path (importRuns → RunRepository#importRuns); peak RSS store ${store.peak_rss_mb} MB, baseline ${base.peak_rss_mb} MB; ratio = time ratio (baseline runs/s ÷ store runs/s)`,
+    met, met_rounds: met ? 1 : 0, rounds: 1,
+    notes: `one round (each side imports ${count.toLocaleString('en')} runs in its own process); store: the CLI import path (importRuns → RunRepository#importRuns); peak RSS store ${store.peak_rss_mb} MB, baseline ${base.peak_rss_mb} MB; ratio = time ratio (baseline runs/s ÷ store runs/s)`,
   };
 }
 
@@ -434,6 +529,10 @@ async function updateReadme(markdown: string): Promise<void> {
 async function main(): Promise<void> {
   const started = Date.now();
   const load0 = loadavg()[0];
+  // the 1-minute load average every 5 s while the benchmark runs (other work on a shared machine shows here)
+  const loads: number[] = [load0];
+  const loadSampler = setInterval(() => loads.push(loadavg()[0]), 5000);
+  loadSampler.unref();
   let adminUrl = process.env.DATABASE_URL;
   let stopServer = async () => undefined as void;
   let serverKind = 'DATABASE_URL';
@@ -459,13 +558,13 @@ async function main(): Promise<void> {
       log('case 3: getById');
       cases.push(...(await caseGetById(side, it)));
       log('case 5: claimNext');
-      cases.push(...(await caseClaim(side, QUICK ? 300 : 1000, QUICK ? 1 : 2)));
+      cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
     } finally {
       await side.close();
     }
 
     const sizes: [number, string][] = QUICK ? [[10_000, '10k']] : [[10_000, '10k'], [1_000_000, '1M']];
-    const listP50: Record<string, number> = {};
+    const listP50: Record<string, { p50s: number[]; p50: number }> = {};
     for (const [n, label] of sizes) {
       const name = `ars_bench_${label.toLowerCase()}`;
       const dbUrl = withDatabase(adminUrl, name);
@@ -486,22 +585,29 @@ async function main(): Promise<void> {
       log(`case 4: listByThread on ${label} (${fills[label]})`);
       const listSide = await open(dbUrl);
       try {
-        const { result, p50 } = await caseList(listSide, n, label, QUICK ? 30 : 100);
-        result.notes += `; table ${fills[label]}`;
-        listP50[label] = p50;
-        cases.push(result);
+        const { results, p50s, p50 } = await caseList(listSide, n, label, QUICK ? 30 : 100);
+        for (const result of results) result.notes += `; table ${fills[label]}`;
+        listP50[label] = { p50s, p50 };
+        cases.push(...results);
       } finally {
         await listSide.close();
       }
     }
-    if (listP50['1M'] !== undefined) {
-      const growth = listP50['1M'] / listP50['10k'];
-      cases.push({
-        name: '4b. listByThread latency, 1M vs 10k',
-        store_p50_ms: round(listP50['1M']), store_p95_ms: null, baseline_p50_ms: round(listP50['10k']), baseline_p95_ms: null,
-        ratio: round(growth, 2), store_ops_s: 0, baseline_ops_s: 0, target: '≤ 1.2', met: growth <= 1.2,
-        notes: 'store p50 at 1M ÷ store p50 at 10k (the "baseline" column here is the store at 10k)',
-      });
+    const big = listP50['1M'];
+    const small = listP50['10k'];
+    if (big !== undefined) {
+      cases.push(
+        fromRatios(
+          {
+            name: '4b. listByThread latency, 1M vs 10k',
+            store_p50_ms: round(big.p50), store_p95_ms: null, baseline_p50_ms: round(small.p50), baseline_p95_ms: null,
+            store_ops_s: 0, baseline_ops_s: 0, target: '≤ 1.2',
+            notes: 'managed store p50 at 1M ÷ at 10k, round by round (the "baseline" column here is the store at 10k)',
+          },
+          big.p50s.map((p, r) => p / small.p50s[r]),
+          (x) => x <= 1.2,
+        ),
+      );
     }
 
     log('case 6: importRun');
@@ -512,6 +618,8 @@ async function main(): Promise<void> {
     await adminQuery(adminUrl, `drop database if exists "ars_bench_import_${process.pid}" with (force)`);
 
     const load1 = loadavg()[0];
+    clearInterval(loadSampler);
+    loads.push(load1);
     const env = {
       date: new Date().toISOString(),
       commit: await gitCommit(),
@@ -523,13 +631,15 @@ async function main(): Promise<void> {
       free_memory_gb_at_end: round(freemem() / 2 ** 30, 1),
       pool_max: POOL_MAX,
       load_average_start_end: [round(load0, 2), round(load1, 2)],
-      busy: load0 > 1 || load1 > 1.5 ? 'the machine was busy (load average above 1): absolute times are noisy, ratios alternate store/baseline and stay comparable' : 'quiet',
+      load_average_during: { min: round(Math.min(...loads), 2), median: round(median(loads), 2), max: round(Math.max(...loads), 2), samples: loads.length },
+      busy: Math.max(...loads) > 1.5 ? 'the machine was busy (load average above 1.5 during the run): absolute times are noisy; ratios compare sides alternating within each round' : 'quiet',
       quick: QUICK,
+      rounds: ROUNDS,
       equivalence: mismatches.length === 0 ? 'every store object checked equals the baseline object' : `MISMATCH: ${mismatches.join(', ')}`,
       list_fill: fills,
       seconds: round((Date.now() - started) / 1000, 1),
     };
-    const markdown = `${table(cases)}\n\n${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, PostgreSQL ${env.postgres} (${env.server}), ${env.cpu}; load ${env.load_average_start_end.join(' → ')}; ${env.seconds} s.`;
+    const markdown = `${table(cases)}\n\n${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, PostgreSQL ${env.postgres} (${env.server}), ${env.cpu}; load ${env.load_average_start_end.join(' → ')} (during: median ${env.load_average_during.median}, max ${env.load_average_during.max}); ${env.seconds} s; each ratio the median of ${ROUNDS} alternating rounds (min–max), met = the median meets the target (rounds that met it).`;
     process.stdout.write(`\n${markdown}\n\n`);
     for (const c of cases) process.stdout.write(`- ${c.name}: ${c.notes}\n`);
     if (!QUICK) {

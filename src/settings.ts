@@ -16,6 +16,13 @@ export interface RunStoreSettings {
   acquireTimeoutMs: number;
   /** How many times a statement is repeated after a transient failure where repeating is safe (0: never). */
   retries: number;
+  /**
+   * Whether the store names its statements (node-postgres prepared statements), so that PostgreSQL
+   * parses and plans each statement text once per connection instead of on every call. Turn it off
+   * behind a pooler that does not keep a connection's prepared statements between transactions
+   * (PgBouncer in transaction mode before 1.21, or with `max_prepared_statements = 0`).
+   */
+  namedStatements: boolean;
 }
 
 export const DEFAULT_RUN_STORE_SETTINGS: RunStoreSettings = {
@@ -24,9 +31,13 @@ export const DEFAULT_RUN_STORE_SETTINGS: RunStoreSettings = {
   lockTimeoutMs: null,
   acquireTimeoutMs: 10_000,
   retries: 2,
+  namedStatements: true,
 };
 
-const LIMITS: Record<keyof RunStoreSettings, { min: number; max: number; nullable: boolean }> = {
+type NumericSetting = Exclude<keyof RunStoreSettings, 'namedStatements'>;
+const BOOLEAN_SETTINGS = new Set<string>(['namedStatements']);
+
+const LIMITS: Record<NumericSetting, { min: number; max: number; nullable: boolean }> = {
   runTtlSeconds: { min: 1, max: 315_360_000, nullable: false },
   statementTimeoutMs: { min: 1, max: 2_147_483_647, nullable: true },
   lockTimeoutMs: { min: 1, max: 2_147_483_647, nullable: true },
@@ -40,9 +51,15 @@ export function checkRunStoreSettings(settings: unknown): RunStoreSettings {
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw RunValidationError.of('settings', 'must be an object');
   const out: RunStoreSettings = { ...DEFAULT_RUN_STORE_SETTINGS };
   for (const [key, value] of Object.entries(settings)) {
-    const limit = LIMITS[key as keyof RunStoreSettings];
+    if (BOOLEAN_SETTINGS.has(key)) {
+      if (value === undefined) continue;
+      if (typeof value !== 'boolean') throw RunValidationError.of(`settings.${key}`, 'must be true or false');
+      (out as unknown as Record<string, unknown>)[key] = value;
+      continue;
+    }
+    const limit = LIMITS[key as NumericSetting];
     if (limit === undefined || !Object.prototype.hasOwnProperty.call(LIMITS, key)) {
-      throw RunValidationError.of(`settings.${key.slice(0, 40)}`, `is not a setting (${Object.keys(LIMITS).join(', ')})`);
+      throw RunValidationError.of(`settings.${key.slice(0, 40)}`, `is not a setting (${[...Object.keys(LIMITS), ...BOOLEAN_SETTINGS].join(', ')})`);
     }
     if (value === undefined) continue;
     if (value === null && limit.nullable) {

@@ -3,7 +3,7 @@
  * normalised into a `ListSpec` (a list's members plus the page wanted). Pure; no I/O.
  */
 import { checkOptions, excerpt, isAbsent, listQueryError, optionalId, optionalUnixSeconds } from './arguments';
-import { RUN_STATUSES, type RunCountFilter, type RunListQuery, type RunStatus } from './types';
+import { RUN_STATUSES, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus } from './types';
 import { cut, InvalidListQueryError } from '../errors';
 
 export const DEFAULT_LIST_LIMIT = 20;
@@ -86,11 +86,24 @@ export interface AggregateFilter {
 }
 
 export function aggregateFilter(filter: RunCountFilter | undefined): AggregateFilter {
-  const f = queryObject(filter, 'filter', AGGREGATE_FILTER_KEYS);
+  return checkedAggregateFilter(queryObject(filter, 'filter', AGGREGATE_FILTER_KEYS));
+}
+
+function checkedAggregateFilter(f: Record<string, unknown>): AggregateFilter {
   return {
     threadId: optionalId(f.thread_id, 'thread_id', listQueryError),
     assistantId: optionalId(f.assistant_id, 'assistant_id', listQueryError),
     createdAfter: optionalUnixSeconds(f.created_after, 'created_after', listQueryError),
     createdBefore: optionalUnixSeconds(f.created_before, 'created_before', listQueryError),
   };
+}
+
+/** The checked filter of an export: the aggregate filter, and the statuses (`null`: every status). */
+export interface ExportFilter extends AggregateFilter {
+  statuses: RunStatus[] | null;
+}
+
+export function exportFilter(filter: RunExportFilter | undefined): ExportFilter {
+  const f = queryObject(filter, 'filter', [...AGGREGATE_FILTER_KEYS, 'status']);
+  return { ...checkedAggregateFilter(f), statuses: isAbsent(f.status) ? null : checkStatuses(f.status) };
 }

@@ -281,6 +281,11 @@ export interface RunCountFilter {
 
 export type UsageTotalsFilter = RunCountFilter;
 
+/** The filter of an export (`runs.api.export`): the aggregates' filter, and one status or several. */
+export interface RunExportFilter extends RunCountFilter {
+  status?: RunStatus | RunStatus[];
+}
+
 export interface UsageTotals {
   /** Every matching run, with or without usage. */
   runs: number;

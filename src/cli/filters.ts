@@ -1,7 +1,5 @@
 /** The filter flags shared by `stats` and `export`: --thread, --assistant, --status, --since, --until. */
-import type { FilterQuery } from '@mikro-orm/core';
 import { RUN_STATUSES, type RunStatus } from '../api/types';
-import type { RunObject } from '../entities/run-object.entity';
 import { CliError, EXIT_USAGE } from './errors';
 
 export const filterOptions = {
@@ -48,19 +46,4 @@ export function filterFromFlags(values: { thread?: string; assistant?: string; s
     since: values.since === undefined ? undefined : parseTime('since', values.since),
     until: values.until === undefined ? undefined : parseTime('until', values.until),
   };
-}
-
-/** The filter as a MikroORM query on `RunObject`. */
-export function whereOf(filter: RunFilter): FilterQuery<RunObject> {
-  const where: Record<string, unknown> = {};
-  if (filter.threadId !== undefined) where.threadId = filter.threadId;
-  if (filter.assistantId !== undefined) where.assistantId = filter.assistantId;
-  if (filter.statuses !== undefined) where.status = { $in: filter.statuses };
-  if (filter.since !== undefined || filter.until !== undefined) {
-    where.createdAt = {
-      ...(filter.since !== undefined ? { $gte: new Date(filter.since * 1000) } : {}),
-      ...(filter.until !== undefined ? { $lt: new Date(filter.until * 1000) } : {}),
-    };
-  }
-  return where as FilterQuery<RunObject>;
 }

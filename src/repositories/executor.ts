@@ -4,22 +4,29 @@
  * through `transaction`. A statement runs on the caller's entity manager — inside its transaction
  * when it has one, never on a second connection then, and never flushing, clearing or rolling back
  * the caller's unit of work (the store uses no `em.transactional`, which forks and flushes) —
- * with its parameters bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
- * which for a batch's JSON parameters costs more than the whole rest of the write), shows in
- * MikroORM's query logger like the ORM's own statements (with their timing), and no raw driver
- * error leaves it (db-errors.ts).
+ * with its parameters bound (MikroORM's `Connection#execute` would splice them into the text as
+ * escaped literals, which for a batch's JSON parameters costs more than the whole rest of the
+ * write), shows in MikroORM's query logger like the ORM's own statements (with their timing), and
+ * no raw driver error leaves it (db-errors.ts).
  *
  * Transient failures are retried here, bounded, and only where repeating cannot change the
  * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (a
- * conflict there recurs in the same snapshot; only the caller can retry its transaction), a statement that never reached the server (no
- * connection could be opened, the server was starting) or that the server rolled back whole
- * (serialization failure, deadlock), and a read whose connection was lost.
+ * conflict there recurs in the same snapshot; only the caller can retry its transaction), a
+ * statement that never reached the server (no connection could be opened, the server was
+ * starting) or that the server rolled back whole (serialization failure, deadlock), and a read
+ * whose connection was lost.
+ *
+ * Statements are named (setting `namedStatements`, on by default): PostgreSQL then parses and
+ * plans a statement text once per connection and reuses it, which for the long graph statements
+ * is most of their server time (see README, "Where the time goes"). The name is a hash of the text;
+ * the parameters stay bound.
  */
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RunStoreUnavailableError } from '../errors';
 import { runStoreSettingsOf } from '../settings';
 import type { Statement } from '../sql/statement';
-import { translateDbError, type FailureContext } from './db-errors';
+import { pgErrorOf, translateDbError, type FailureContext } from './db-errors';
 
 export type Row = Record<string, unknown>;
 
@@ -96,10 +103,11 @@ const BACKOFF_MS = [20, 100, 400];
 
 async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string, from: ReadFrom = 'primary'): Promise<T[]> {
   const context: FailureContext = { write: isWrite, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
-  const retries = context.inCallerTransaction ? 0 : runStoreSettingsOf(em).retries;
+  const settings = runStoreSettingsOf(em);
+  const retries = context.inCallerTransaction ? 0 : settings.retries;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await once<T>(em, statement, from);
+      return await (settings.namedStatements ? onceNamed<T>(em, statement, from, context.inCallerTransaction) : once<T>(em, statement, from, null));
     } catch (error) {
       const translated = translateDbError(error, context);
       if (attempt >= retries || !repeatable(translated, isWrite)) throw translated;
@@ -124,11 +132,29 @@ function repeatable(error: unknown, isWrite: boolean): boolean {
   }
 }
 
-async function once<T extends Row>(em: EntityManager, statement: Statement, from: ReadFrom): Promise<T[]> {
+/**
+ * `once` under the statement's name. A column type changed under a prepared statement (a migration
+ * while this process ran) makes PostgreSQL refuse it on every later call: every name is then
+ * renewed. Nothing was executed; outside the caller's transaction the call is made again, under its
+ * new name (inside it, the transaction is aborted: the call fails, the caller's next one works).
+ */
+async function onceNamed<T extends Row>(em: EntityManager, statement: Statement, from: ReadFrom, inCallerTransaction: boolean): Promise<T[]> {
+  try {
+    return await once<T>(em, statement, from, statementName(statement.sql));
+  } catch (error) {
+    if (!isStalePlan(error)) throw error;
+    renewNames();
+    if (inCallerTransaction) throw error;
+    return once<T>(em, statement, from, statementName(statement.sql));
+  }
+}
+
+async function once<T extends Row>(em: EntityManager, statement: Statement, from: ReadFrom, name: string | null): Promise<T[]> {
   const ctx = em.getTransactionContext();
   const type = from === 'replica' && !ctx && em.config.get('preferReadReplicas') !== false ? 'read' : 'write';
   const connection = em.getConnection(type);
   const raw = connection.getKnex().raw(statement.sql, statement.params as never[]);
+  if (name !== null) raw.options({ name });
   const started = Date.now();
   try {
     const result = (await (ctx ? raw.transacting(ctx) : raw)) as { rows: T[] };
@@ -138,6 +164,37 @@ async function once<T extends Row>(em: EntityManager, statement: Statement, from
     log(em, connection, type, statement, { took: Date.now() - started, level: 'error' });
     throw error;
   }
+}
+
+/**
+ * At most this many statement texts are named per process (so at most this many are prepared on
+ * any one connection); the texts past it run unnamed. The store's statements come in a bounded set
+ * of shapes — but a page's limit is part of its text, so a caller varying the limit makes more.
+ */
+export const MAX_NAMED_STATEMENTS = 500;
+const hashes = new Map<string, string>();
+/** Part of every name: renewed when a prepared statement went stale, so that each is prepared again. */
+let generation = 0;
+
+/** The name of a statement text (`ars`, the generation and a hash of the text), or `null` once `MAX_NAMED_STATEMENTS` texts are named. */
+function statementName(sql: string): string | null {
+  let hash = hashes.get(sql);
+  if (hash === undefined) {
+    if (hashes.size >= MAX_NAMED_STATEMENTS) return null;
+    hash = createHash('sha1').update(sql).digest('hex').slice(0, 32);
+    hashes.set(sql, hash);
+  }
+  return `ars${generation}_${hash}`;
+}
+
+function renewNames(): void {
+  generation += 1;
+}
+
+/** PostgreSQL's refusal of a prepared statement whose result columns changed type since it was prepared. */
+function isStalePlan(error: unknown): boolean {
+  const pg = pgErrorOf(error);
+  return pg?.code === '0A000' && /cached plan must not change result type/.test(pg.message ?? '');
 }
 
 type Connection = ReturnType<EntityManager['getConnection']>;

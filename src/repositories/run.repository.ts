@@ -6,16 +6,22 @@
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
  *   retention.ts    purgeRuns (sql/purge.ts)
- *   reads.ts        findById, getForThread, findActiveForThread, the lists and aggregates (sql/page.ts, sql/aggregates.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
+ *
+ * The reads come in two forms, one contract: `runs.findById(id)` … give managed `RunObject`s;
+ * `runs.api.findById(id)` … (the `ApiRunReads` view) give the API objects themselves (`ApiRun`),
+ * built by PostgreSQL — same statements but for their select list, same validation, same errors,
+ * same paging.
  */
 import type { CreateOptions, EntityData, RequiredEntityData } from '@mikro-orm/core';
 import { EntityRepository, type EntityManager } from '@mikro-orm/postgresql';
 import type {
   ApiIncompleteDetails,
   ApiLastError,
+  ApiRun,
   ApiRunInput,
   ApiRunList,
   ApiToolCall,
@@ -29,6 +35,7 @@ import type {
   RecoveredCounts,
   RecoverOptions,
   RunCountFilter,
+  RunExportFilter,
   RunListQuery,
   RunStatus,
   RunStatusCounts,
@@ -37,7 +44,7 @@ import type {
   UsageTotalsFilter,
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
-import { RunNotFoundError, type RunStoreError } from '../errors';
+import type { RunStoreError } from '../errors';
 import { translateDbError } from './db-errors';
 import type { ReadFrom } from './executor';
 import * as reads from './reads';
@@ -64,6 +71,16 @@ export class RunRepository extends EntityRepository<RunObject> {
     const primary = new RunRepository(this.em, this.entityName);
     primary.readFrom = 'primary';
     return primary;
+  }
+
+  /**
+   * The same reads in the API form: `ApiRun` objects and `ApiRunList<ApiRun>` pages, built by
+   * PostgreSQL in one statement per run or page, no entities (nothing enters the unit of work).
+   * For a service that only serialises what it reads (`res.json(await runs.api.listByThread(…))`).
+   * Its reads go where this repository's go (`withPrimaryReads().api` reads from the primary).
+   */
+  get api(): ApiRunReads {
+    return new ApiRunReads(this.em, this.readFrom);
   }
 
   // --- creating and storing -----------------------------------------------------------------
@@ -123,14 +140,12 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** The run, fully loaded and fresh from the database, or `null`. */
   findById(id: string): Promise<RunObject | null> {
-    return reads.findById(this.em, id, this.readFrom);
+    return reads.findById(this.em, reads.MANAGED, id, this.readFrom);
   }
 
   /** The run, fully loaded, or `RunNotFoundError`. */
-  async getById(id: string): Promise<RunObject> {
-    const run = await this.findById(id);
-    if (!run) throw new RunNotFoundError(id);
-    return run;
+  getById(id: string): Promise<RunObject> {
+    return reads.getById(this.em, reads.MANAGED, id, this.readFrom);
   }
 
   /**
@@ -138,12 +153,12 @@ export class RunRepository extends EntityRepository<RunObject> {
    * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
    */
   getForThread(threadId: string, runId: string): Promise<RunObject> {
-    return reads.getForThread(this.em, threadId, runId, this.readFrom);
+    return reads.getForThread(this.em, reads.MANAGED, threadId, runId, this.readFrom);
   }
 
   /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`. */
   findActiveForThread(threadId: string): Promise<RunObject | null> {
-    return reads.findActiveForThread(this.em, threadId);
+    return reads.findActiveForThread(this.em, reads.MANAGED, threadId);
   }
 
   // --- moving runs (the transitions of run-transitions.md; each is atomic and compare-and-set) --
@@ -260,17 +275,17 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /** A page of the thread's runs, in the API's list shape. */
   listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByThread(this.em, threadId, query, this.readFrom);
+    return reads.listByThread(this.em, reads.MANAGED, threadId, query, this.readFrom);
   }
 
   /** A page of the assistant's runs, in the API's list shape. */
   listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByAssistant(this.em, assistantId, query, this.readFrom);
+    return reads.listByAssistant(this.em, reads.MANAGED, assistantId, query, this.readFrom);
   }
 
   /** A page of the runs in a status (or several), in the API's list shape. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<RunObject>> {
-    return reads.listByStatus(this.em, status, query, this.readFrom);
+    return reads.listByStatus(this.em, reads.MANAGED, status, query, this.readFrom);
   }
 
   /** The number of runs in each of the nine statuses (zeros included). */
@@ -281,6 +296,62 @@ export class RunRepository extends EntityRepository<RunObject> {
   /** Token totals over the matching runs. */
   usageTotals(filter?: UsageTotalsFilter): Promise<UsageTotals> {
     return reads.usageTotals(this.em, filter, this.readFrom);
+  }
+}
+
+/**
+ * `RunRepository#api`: the reads of `RunRepository`, each giving the API object itself instead of
+ * a managed `RunObject` — `JSON.stringify(await runs.api.getById(id))` is byte for byte
+ * `JSON.stringify(await runs.getById(id))`. Same arguments, validation, errors and paging as the
+ * managed reads; one statement per run or page; nothing enters the unit of work.
+ */
+export class ApiRunReads {
+  constructor(
+    private readonly em: EntityManager,
+    private readonly readFrom: ReadFrom,
+  ) {}
+
+  /** The run's API object, or `null`. */
+  findById(id: string): Promise<ApiRun | null> {
+    return reads.findById(this.em, reads.API, id, this.readFrom);
+  }
+
+  /** The run's API object, or `RunNotFoundError`. */
+  getById(id: string): Promise<ApiRun> {
+    return reads.getById(this.em, reads.API, id, this.readFrom);
+  }
+
+  /** The run's API object if it is on `threadId`; else `RunNotFoundError`, as for a missing run. */
+  getForThread(threadId: string, runId: string): Promise<ApiRun> {
+    return reads.getForThread(this.em, reads.API, threadId, runId, this.readFrom);
+  }
+
+  /** The thread's active run (queued, in_progress, requires_action or cancelling), or `null`; on the primary. */
+  findActiveForThread(threadId: string): Promise<ApiRun | null> {
+    return reads.findActiveForThread(this.em, reads.API, threadId);
+  }
+
+  /** A page of the thread's runs: the API's list object. */
+  listByThread(threadId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByThread(this.em, reads.API, threadId, query, this.readFrom);
+  }
+
+  /** A page of the assistant's runs: the API's list object. */
+  listByAssistant(assistantId: string, query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByAssistant(this.em, reads.API, assistantId, query, this.readFrom);
+  }
+
+  /** A page of the runs in a status (or several): the API's list object. */
+  listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
+    return reads.listByStatus(this.em, reads.API, status, query, this.readFrom);
+  }
+
+  /**
+   * Every run the filter matches (`{ thread_id?, assistant_id?, status?, created_after?, created_before? }`),
+   * oldest first, in keyset pages of `pageSize` (one statement each): what the `export` command prints.
+   */
+  export(filter?: RunExportFilter, pageSize?: number): AsyncGenerator<ApiRun> {
+    return reads.exportRuns(this.em, filter, pageSize, this.readFrom);
   }
 }
 

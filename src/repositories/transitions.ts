@@ -49,12 +49,12 @@ import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
 import { atomically, write, type Row } from './executor';
-import { findById } from './reads';
+import { findById, MANAGED } from './reads';
 import { hydrateRuns } from './unit-of-work';
 
 /** The run as stored now, fully loaded and refreshed in the caller's identity map (a second statement). */
 async function reload(em: EntityManager, id: string): Promise<RunObject> {
-  const fresh = await findById(em, id);
+  const fresh = await findById(em, MANAGED, id);
   if (!fresh) throw new RunNotFoundError(id);
   return fresh;
 }

@@ -1,13 +1,13 @@
 /** The thread's active run: the one run its thread lock holds (so at most one row). */
 import { ACTIVE_STATUSES } from '../api/types';
-import { RUN_GRAPH_COLUMNS } from './run-graph';
+import { RUN_COLUMNS, type RunForm } from './run-graph';
 import { statusList, type Statement } from './statement';
 
 const ACTIVE = `r."thread_id" = ? and r."status" in (${statusList(ACTIVE_STATUSES)})`;
 
-/** The active run of the thread with all its parts (`RUN_GRAPH_COLUMNS`): one row, or none. */
-export function activeRunStatement(threadId: string): Statement {
-  return { sql: `select ${RUN_GRAPH_COLUMNS} from "run_object" r where ${ACTIVE}`, params: [threadId] };
+/** The active run of the thread with all its parts, in `form` (`RUN_COLUMNS`): one row, or none. */
+export function activeRunStatement(threadId: string, form: RunForm): Statement {
+  return { sql: `select ${RUN_COLUMNS[form]} from "run_object" r where ${ACTIVE}`, params: [threadId] };
 }
 
 /** Only its id (for the `ThreadHasActiveRunError` of a refused create). */

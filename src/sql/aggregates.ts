@@ -12,7 +12,7 @@ import type { AggregateFilter } from '../api/list-query';
 import type { Statement } from './statement';
 
 /** The filter's conditions on the run `r`: scope, then the created-at window (compared in SQL: `to_timestamp` takes the unix seconds as given). */
-function filterConds(filter: AggregateFilter, params: unknown[]): string[] {
+export function filterConds(filter: AggregateFilter, params: unknown[]): string[] {
   const conds: string[] = [];
   const add = (cond: string, value: unknown) => {
     conds.push(cond);

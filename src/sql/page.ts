@@ -13,8 +13,9 @@
  * `run_object_assistant_status_created_idx`). A thread's runs filtered by status are read from
  * the thread's index and filtered: a thread runs one run at a time, so it holds few runs.
  */
-import type { ListSpec } from '../api/list-query';
-import { RUN_GRAPH_COLUMNS } from './run-graph';
+import type { ExportFilter, ListSpec } from '../api/list-query';
+import { filterConds } from './aggregates';
+import { RUN_COLUMNS, type RunForm } from './run-graph';
 import { Params, type Statement } from './statement';
 
 /** The conditions that make the row aliased `alias` a member of the list (scope and status). */
@@ -83,17 +84,49 @@ function pageIds(spec: ListSpec): Statement {
 }
 
 /**
- * The page's runs with all their parts (`RUN_GRAPH_COLUMNS`), plus at most one more (which says
- * `has_more`), in the list's order; the caller drops the extra row. ONE
- * statement whatever the page size. `id = any(array(…))`, not `id in (…)`: the array is computed
- * first (an init plan) and the runs are then fetched by primary key (plans.test.ts shows the
- * difference at 100k runs).
+ * The page's runs with all their parts, in `form` (`RUN_COLUMNS`), plus at most one more (which
+ * says `has_more`), in the list's order; the caller drops the extra row. ONE statement whatever
+ * the page size, and the same statement in both forms but for its select list.
+ * `id = any(array(…))`, not `id in (…)`: the array is computed first (an init plan) and the runs
+ * are then fetched by primary key (plans.test.ts shows the difference at 100k runs).
  */
-export function pageStatement(spec: ListSpec): Statement {
+export function pageStatement(spec: ListSpec, form: RunForm): Statement {
   const ids = pageIds(spec);
   return {
-    sql: `select ${RUN_GRAPH_COLUMNS} from "run_object" r where r."id" = any(array(${ids.sql})) order by r."created_at" ${spec.order}, r."id" ${spec.order}`,
+    sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."id" = any(array(${ids.sql})) order by r."created_at" ${spec.order}, r."id" ${spec.order}`,
     params: ids.params,
+  };
+}
+
+/** Where an export page continues: the last run's `created_at` (PostgreSQL's text of it, never a JS `Date`) and id. */
+export interface ExportCursor {
+  createdAt: string;
+  id: string;
+}
+
+/**
+ * One page of an export, in the API form: the filter's runs after `cursor` (from the first when
+ * `null`), oldest first (`created_at`, then id), at most `limit`; each row also carries `cursor_at`,
+ * its `created_at` as text, for the next page's cursor. The cursor is the values, not the run: a
+ * run deleted or replaced between two pages does not end the export.
+ */
+export function exportPageStatement(filter: ExportFilter, cursor: ExportCursor | null, limit: number): Statement {
+  const params: unknown[] = [];
+  const conds = filterConds(filter, params);
+  if (filter.statuses !== null) {
+    conds.push(`r."status" in (${filter.statuses.map(() => '?').join(', ')})`);
+    params.push(...filter.statuses);
+  }
+  if (cursor !== null) {
+    conds.push('(r."created_at", r."id") > (?::timestamptz, ?)');
+    params.push(cursor.createdAt, cursor.id);
+  }
+  params.push(limit);
+  return {
+    sql:
+      `select ${RUN_COLUMNS.api}, r."created_at"::text as "cursor_at" from "run_object" r` +
+      `${conds.length ? ` where ${conds.join(' and ')}` : ''} order by r."created_at", r."id" limit ?`,
+    params,
   };
 }
 

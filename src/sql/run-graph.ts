@@ -6,7 +6,12 @@
  * The `json` columns (metadata, a tool's function and file-search options, a JSON schema) are
  * embedded as they are: `json_build_object` keeps their text, key order included (never cast
  * them to `jsonb`, which sorts keys).
+ *
+ * A read gives its runs in one of two forms (`RunForm`), from the same statement but for its select
+ * list: `graph`, these columns, which become managed entities; or `api`, the API object itself,
+ * built by PostgreSQL (sql/api-run.ts).
  */
+import { API_RUN_COLUMNS } from './api-run';
 import type { Statement } from './statement';
 
 /** The to-one parts a transition may write in the same statement that reads the graph. */
@@ -131,7 +136,13 @@ export function freshGraphRow(row: Record<string, unknown>, extra: readonly stri
   return graph;
 }
 
+/** The two forms a read gives its runs in: `graph` (the run graph's columns) or `api` (the API object, sql/api-run.ts). */
+export type RunForm = 'graph' | 'api';
+
+/** The select list over run row `r` of each form. */
+export const RUN_COLUMNS: Readonly<Record<RunForm, string>> = { graph: RUN_GRAPH_COLUMNS, api: API_RUN_COLUMNS };
+
 /** The run with id `runId` and all its parts: one row, or none. */
-export function selectRunStatement(runId: string): Statement {
-  return { sql: `select ${RUN_GRAPH_COLUMNS} from "run_object" r where r."id" = ?`, params: [runId] };
+export function selectRunStatement(runId: string, form: RunForm): Statement {
+  return { sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."id" = ?`, params: [runId] };
 }

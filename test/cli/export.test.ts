@@ -26,6 +26,12 @@ describe('assistants-run-store export', () => {
     apiRunV2({ ...unsortedParts(), status: 'completed', expires_at: null }),
     apiRunWithEveryPart(unsortedParts()),
   );
+  // U+2028/U+2029: JSON allows them raw in strings, Node 24's readline breaks lines at them.
+  const separators = apiRunV2({
+    instructions: 'one\u2028two\u2029three \u2028\u2029',
+    metadata: { 'key\u2029': 'a\u2028b', plain: '\u2029' },
+  });
+  runs.push(separators);
 
   beforeAll(async () => {
     const result = await runCli(['import', '-', '--quiet'], { databaseUrl: source.url, input: runs.map((r) => JSON.stringify(r)).join('\n') });
@@ -52,7 +58,9 @@ describe('assistants-run-store export', () => {
     expect(result.code).toBe(0);
     const lines = new Map(result.stdout.split('\n').filter(Boolean).map((l) => [(JSON.parse(l) as { id: string }).id, l]));
     expect(lines.size).toBe(runs.length);
-    for (const run of runs) expect([run.id, lines.get(run.id)]).toEqual([run.id, asStoredText(run)]);
+    // The stored text exactly, but for U+2028/U+2029, which export writes as escapes (the test below).
+    const escaped = (text: string) => text.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+    for (const run of runs) expect([run.id, lines.get(run.id)]).toEqual([run.id, escaped(asStoredText(run))]);
   });
 
   it('export → import into another database → export is byte for byte the same', async () => {
@@ -64,6 +72,15 @@ describe('assistants-run-store export', () => {
     expect(second.code).toBe(0);
     expect(second.stdout).toBe(first.stdout);
   }, 120_000);
+
+  it('writes U+2028 and U+2029 escaped (one run per line for every line reader), and they come back', async () => {
+    const result = await runCli(['export'], { databaseUrl: source.url });
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toMatch(/[\u2028\u2029]/);
+    const line = result.stdout.split(/\r\n|[\n\r\u2028\u2029]/).find((l) => l.includes(separators.id));
+    expect(line).toContain(String.raw`"instructions":"one\u2028two\u2029three \u2028\u2029"`);
+    expect(JSON.parse(line!)).toMatchObject({ instructions: separators.instructions, metadata: separators.metadata });
+  });
 
   it('filters by thread, assistant and status (and combinations)', async () => {
     const ids = async (...args: string[]) => parseLines((await runCli(['export', ...args], { databaseUrl: source.url })).stdout).map((r) => r.id);

@@ -29,12 +29,15 @@ import {
   type ViolationLog,
 } from './support';
 
-/** The lifecycle's transitions that are repository methods of their own (`expire` and `claim` are `expireOverdue` and `claimNext`). */
-type TransitionMethod = Exclude<TransitionName, 'expire' | 'claim'>;
-const TRANSITION_METHODS = TRANSITION_NAMES.filter((n): n is TransitionMethod => n !== 'expire' && n !== 'claim');
+/**
+ * The lifecycle's transitions that are repository methods of their own (`expire`, `claim` and
+ * `recover` are `expireOverdue`, `claimNext` and `recoverLapsed`, listed below).
+ */
+type TransitionMethod = Exclude<TransitionName, 'expire' | 'claim' | 'recover'>;
+const TRANSITION_METHODS = TRANSITION_NAMES.filter((n): n is TransitionMethod => n !== 'expire' && n !== 'claim' && n !== 'recover');
 
 /** Every kind of write the store has (the fault suite must hit each): a new transition in the table joins the list. */
-export const WRITE_KINDS = ['create', 'importRun', 'importRuns', ...TRANSITION_METHODS, 'claimNext', 'expireOverdue', 'updateMetadata'] as const;
+export const WRITE_KINDS = ['create', 'importRun', 'importRuns', ...TRANSITION_METHODS, 'claimNext', 'expireOverdue', 'recoverLapsed', 'updateMetadata'] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number];
 /** Calls the workload makes: the writes, and the reads by which a worker resolves a failed one. */
 export type CallKind = WriteKind | 'findById' | 'findActiveForThread';
@@ -93,7 +96,9 @@ export interface WorkloadProgress {
 type Final =
   | { kind: 'exact'; shape: Shape; by: string }
   /** An overdue queued run: any expirer may expire it; it must be expired once an expireOverdue began after it existed. */
-  | { kind: 'overdue'; queued: Shape; existsSeq: number };
+  | { kind: 'overdue'; queued: Shape; existsSeq: number }
+  /** A run whose lease lapsed: any recoverer may requeue it; it must be queued once a recoverLapsed began after it lapsed. */
+  | { kind: 'lapsed'; held: Shape; existsSeq: number };
 
 class GiveUp extends Error {}
 
@@ -105,6 +110,8 @@ export class Workload {
   private seq = 0;
   /** `seq` at the start of each acknowledged `expireOverdue`. */
   private readonly ackedExpireStarts: number[] = [];
+  /** `seq` at the start of each acknowledged `recoverLapsed`. */
+  private readonly ackedRecoverStarts: number[] = [];
 
   constructor(private readonly o: WorkloadOptions) {
     const perWorker = <T>(value: T): T[] => new Array<T>(o.workers).fill(value);
@@ -368,6 +375,37 @@ export class Workload {
     });
   }
 
+  /**
+   * A run claimed under a lease, the lease made to lapse (by SQL, not by waiting), then
+   * `recoverLapsed` (any worker's call may be the one that requeues it).
+   */
+  private async recoverLapsed(w: number): Promise<void> {
+    const assistant = uid('asst');
+    const run = await this.create(w, assistant);
+    const held = { ...run.shape, status: 'in_progress' };
+    await this.write(w, 'claimNext', run, held, (r) => r.claimNext({ assistant_id: assistant, worker: `faults-${w}`, leaseSeconds: 3600 }));
+    if (run.shape.status !== 'in_progress') return; // the claim's outcome was resolved otherwise; nothing to recover
+    await this.o.store.sql(`update run_object set lease_expires_at = now() - interval '1 second' where id = $1 and lease_owner is not null`, [run.id]);
+    this.finals.set(run.id, { kind: 'lapsed', held, existsSeq: ++this.seq });
+    const queued = { ...held, status: 'queued' };
+    await this.retrying('recoverLapsed', async (until) => {
+      const startSeq = ++this.seq;
+      const result = await this.call(w, 'recoverLapsed', (repo) => repo.recoverLapsed({ maxAttempts: 1000 }));
+      if (result.state === 'ok') {
+        this.acked('recoverLapsed', w);
+        this.ackedRecoverStarts.push(startSeq);
+        return true;
+      }
+      await this.storeAnswers(w, 'findById', (repo) => repo.findById(run.id), until);
+      const actual = (await this.stored([run.id], until)).get(run.id);
+      if (!isDeepStrictEqual(actual, held) && !isDeepStrictEqual(actual, queued)) {
+        this.o.log.add('lostWrites', 'recoverLapsed: after a failure a lapsed run is neither in progress nor queued');
+        return true;
+      }
+      return false;
+    });
+  }
+
   private scripts(): ((w: number) => Promise<void>)[] {
     const moved = (run: { shape: Shape }, status: string, more: Partial<Shape> = {}): Shape => ({
       ...run.shape,
@@ -431,6 +469,7 @@ export class Workload {
       },
       (w) => this.importRuns(w),
       (w) => this.expireOverdue(w),
+      (w) => this.recoverLapsed(w),
     ];
   }
 
@@ -450,6 +489,13 @@ export class Workload {
       if (final.kind === 'exact') {
         if (actual === undefined) this.o.log.add('lostWrites', `${final.by}: acknowledged run missing`);
         else if (!isDeepStrictEqual(actual, final.shape)) this.o.log.add('lostWrites', `${final.by}: stored run differs from the acknowledged write`);
+        continue;
+      }
+      if (final.kind === 'lapsed') {
+        const mustBeQueued = this.ackedRecoverStarts.some((s) => s > final.existsSeq);
+        const queued = { ...final.held, status: 'queued' };
+        const ok = mustBeQueued ? isDeepStrictEqual(actual, queued) : isDeepStrictEqual(actual, queued) || isDeepStrictEqual(actual, final.held);
+        if (!ok) this.o.log.add('lostWrites', mustBeQueued ? 'recoverLapsed: an acknowledged recovery did not requeue a lapsed run' : 'claimNext: a leased run missing or altered');
         continue;
       }
       const mustBeExpired = this.ackedExpireStarts.some((s) => s > final.existsSeq);

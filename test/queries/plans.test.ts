@@ -1,9 +1,14 @@
 /**
  * Query plans at 100,000 runs: EXPLAIN of each list and aggregate statement, exactly as the
  * repository sends it (captured by a query logger), must read the intended index — no
- * sequential scan of `run_object` for a page or a scoped aggregate.
+ * sequential scan of `run_object` for a page or a scoped aggregate. And the same for the generic
+ * plan of each page statement, which PostgreSQL may switch to for a named (prepared) statement.
  */
+import { Client } from 'pg';
+import { listSpec, type ListSpec } from '../../src/api/list-query';
 import { RunObject } from '../../src/entities/run-object.entity';
+import { pageStatement } from '../../src/sql/page';
+import type { RunForm } from '../../src/sql/run-graph';
 import type { RunRepository } from '../../src/repositories/run.repository';
 import { useTestDatabase } from '../support/test-database';
 import { recordingOrm } from '../support/recording-orm';
@@ -163,5 +168,42 @@ describe('at 100,000 runs, each statement reads its index', () => {
     const scans = nodes(row['QUERY PLAN'][0].Plan).filter((n) => assistantIndexes.includes(n['Index Name'] ?? '')) as Scan[];
     expect(scans.length).toBeGreaterThan(0);
     for (const scan of scans) expect(scan['Actual Rows'] + (scan['Rows Removed by Filter'] ?? 0)).toBeLessThanOrEqual(10 * 21);
+  });
+});
+
+describe('named statements: the generic plan of each page statement reads its index too', () => {
+  // A named statement is planned with its parameters' values for its first five executions on a
+  // connection; then PostgreSQL may keep one generic plan, made without the values. Forced here.
+  const thread = (q = {}) => listSpec({ column: 'thread_id', value: 'thread_1' }, null, q);
+  const assistant = (q = {}) => listSpec({ column: 'assistant_id', value: 'asst_1' }, null, q);
+  const specs: [string, () => ListSpec, string][] = [
+    ['thread, first page', () => thread(), 'run_object_thread_created_idx'],
+    ['thread, after', () => thread({ after: cursors.thread }), 'run_object_thread_created_idx'],
+    ['thread, two statuses, before', () => thread({ status: ['failed', 'expired'], before: cursors.threadFailed }), 'run_object_thread_created_idx'],
+    ['assistant, first page', () => assistant({ limit: 100 }), 'run_object_assistant_created_idx'],
+    ['assistant, two statuses, after', () => assistant({ status: ['failed', 'expired'], after: cursors.assistant }), 'run_object_assistant_status_created_idx'],
+    ['status, one, after', () => listSpec(null, ['failed'], { after: cursors.failed }), 'run_object_status_created_idx'],
+    ['status, two, asc before', () => listSpec(null, ['completed', 'failed'], { order: 'asc', before: cursors.completed }), 'run_object_status_created_idx'],
+  ];
+  const forms: RunForm[] = ['graph', 'api'];
+
+  it.each(specs.flatMap(([name, spec, index]) => forms.map((form) => [`${name} (${form})`, spec, index, form] as const)))('%s', async (_name, spec, index, form) => {
+    const statement = pageStatement(spec(), form);
+    let n = 0;
+    const text = statement.sql.replace(/\?/g, () => `$${++n}`);
+    const literal = (v: unknown) => `'${String(v).replace(/'/g, "''")}'`;
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query('set plan_cache_mode = force_generic_plan');
+      await client.query(`prepare page as ${text}`);
+      const { rows } = await client.query(`explain (format json) execute page(${statement.params.map(literal).join(', ')})`);
+      const plan = nodes(rows[0]['QUERY PLAN'][0].Plan);
+      report.push(`generic plan, ${_name}\n    ${describePlan(plan)}`);
+      expect(plan.filter((p) => p['Node Type'] === 'Seq Scan' && ['run_object', 'run_usage'].includes(p['Relation Name']!))).toEqual([]);
+      expect(plan.some((p) => p['Index Name'] === index)).toBe(true);
+    } finally {
+      await client.end();
+    }
   });
 });

@@ -10,7 +10,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { listSpec, aggregateFilter } from '../../src/api/list-query';
+import { listSpec, aggregateFilter, exportFilter } from '../../src/api/list-query';
 import type { ApiRunInput } from '../../src/api/types';
 import { countByStatusStatement, usageTotalsStatement } from '../../src/sql/aggregates';
 import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-run';
@@ -20,7 +20,7 @@ import { heartbeatStatement } from '../../src/sql/lease';
 import { recoverStatement } from '../../src/sql/recover';
 import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
-import { cursorCheckStatement, pageStatement } from '../../src/sql/page';
+import { cursorCheckStatement, exportPageStatement, pageStatement } from '../../src/sql/page';
 import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../../src/sql/purge';
 import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
@@ -52,7 +52,10 @@ const assistant = (query: Parameters<typeof listSpec>[2] = {}) => listSpec({ col
 
 /** Each snapshot file's name and the statement it holds. */
 const CASES: Record<string, () => Statement> = {
-  'select-run': () => selectRunStatement('run_1'),
+  'select-run': () => selectRunStatement('run_1', 'graph'),
+  'select-run-api': () => selectRunStatement('run_1', 'api'),
+  'active-run': () => activeRunStatement('thread_1', 'graph'),
+  'active-run-api': () => activeRunStatement('thread_1', 'api'),
   'transition-start': () => transitionStatement('start', 'run_1'),
   'transition-require-action': () =>
     transitionStatement('requireAction', 'run_1', {
@@ -74,14 +77,23 @@ const CASES: Record<string, () => Statement> = {
   'expire': () => expireStatement(),
   'expire-at': () => expireStatement(new Date('2026-01-01T00:00:00.000Z')),
   'update-metadata': () => metadataStatement('run_1', { project: 'x' }),
-  'page-thread-first': () => pageStatement(thread()),
-  'page-thread-after': () => pageStatement(thread({ after: 'run_9', limit: 5 })),
-  'page-thread-before-asc': () => pageStatement(thread({ before: 'run_9', order: 'asc' })),
-  'page-thread-between': () => pageStatement(thread({ after: 'run_1', before: 'run_9' })),
-  'page-thread-statuses': () => pageStatement(thread({ status: ['completed', 'failed'] })),
-  'page-assistant-statuses-after': () => pageStatement(assistant({ status: ['completed', 'failed'], after: 'run_9' })),
-  'page-status-one': () => pageStatement(listSpec(null, ['queued'], {})),
-  'page-status-many-before': () => pageStatement(listSpec(null, ['queued', 'in_progress'], { before: 'run_9' })),
+  'page-thread-first': () => pageStatement(thread(), 'graph'),
+  'page-thread-after': () => pageStatement(thread({ after: 'run_9', limit: 5 }), 'graph'),
+  'page-thread-before-asc': () => pageStatement(thread({ before: 'run_9', order: 'asc' }), 'graph'),
+  'page-thread-between': () => pageStatement(thread({ after: 'run_1', before: 'run_9' }), 'graph'),
+  'page-thread-statuses': () => pageStatement(thread({ status: ['completed', 'failed'] }), 'graph'),
+  'page-assistant-statuses-after': () => pageStatement(assistant({ status: ['completed', 'failed'], after: 'run_9' }), 'graph'),
+  'page-status-one': () => pageStatement(listSpec(null, ['queued'], {}), 'graph'),
+  'page-status-many-before': () => pageStatement(listSpec(null, ['queued', 'in_progress'], { before: 'run_9' }), 'graph'),
+  'page-thread-after-api': () => pageStatement(thread({ after: 'run_9', limit: 5 }), 'api'),
+  'page-assistant-statuses-after-api': () => pageStatement(assistant({ status: ['completed', 'failed'], after: 'run_9' }), 'api'),
+  'export-page-first': () => exportPageStatement(exportFilter({}), null, 500),
+  'export-page-filtered-after': () =>
+    exportPageStatement(
+      exportFilter({ thread_id: 'thread_1', assistant_id: 'asst_1', status: ['completed', 'failed'], created_after: 1_716_000_000, created_before: 1_716_000_600 }),
+      { createdAt: '2024-05-18 02:40:00.123+00', id: 'run_9' },
+      500,
+    ),
   'cursor-check': () => cursorCheckStatement(thread({ after: 'run_1', before: 'run_9' })),
   'count-by-status': () => countByStatusStatement(aggregateFilter({})),
   'count-by-status-filtered': () => countByStatusStatement(aggregateFilter({ thread_id: 'thread_1', assistant_id: 'asst_1', created_after: 1_716_000_000, created_before: 1_716_000_600 })),
@@ -89,7 +101,6 @@ const CASES: Record<string, () => Statement> = {
   'insert-graph-every-part': () => insertOfEveryPart({ replace: true }),
   'insert-graph-create': () => insertOfEveryPart({ stampTtlSeconds: 600 }),
   'active-run-id': () => activeRunIdStatement('thread_1'),
-  'active-run': () => activeRunStatement('thread_1'),
   'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
   'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
   'purge-cutoff': () => cutoffStatement(86_400),

@@ -6,6 +6,7 @@ import 'reflect-metadata';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { runStoreConfig } from '../../src/config';
 import { startTestServer, type TestServer } from './server';
+import { EmbeddedPostgresError } from '../../src/dev/embedded-postgres';
 import { createDatabase, uniqueDatabaseName, withDatabase } from '../../src/dev/databases';
 
 declare global {
@@ -15,7 +16,11 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
-  const server = await startTestServer();
+  const server = await startTestServer().catch((error: unknown) => {
+    // It says what to do in one line; jest prints an error's stack, so the stack is that line.
+    if (error instanceof EmbeddedPostgresError) error.stack = error.message;
+    throw error;
+  });
   const template = uniqueDatabaseName('ars_template');
   await createDatabase(server.adminUrl, template);
   const orm = await MikroORM.init(runStoreConfig({ clientUrl: withDatabase(server.adminUrl, template), migrations: { silent: true } }));

@@ -1,36 +1,24 @@
-import type { FilterQuery } from '@mikro-orm/core';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { RunObject, RUN_POPULATE } from '../../entities/run-object.entity';
+import type { ApiRun } from '../../api/types';
+import { RunObject } from '../../entities/run-object.entity';
 
 import type { Command } from '../command';
 import { COMMON_HELP, parseFlags, withOrm, write } from '../command';
-import { filterFromFlags, filterOptions, whereOf, type RunFilter } from '../filters';
+import { filterFromFlags, filterOptions, type RunFilter } from '../filters';
 import { help } from './migrate';
+import { jsonLine } from '../jsonl';
 
 /**
- * Every run the filter matches, oldest first, fully loaded: keyset pages on (created_at, id),
- * each page on a fresh unit of work, so memory stays flat however many runs there are.
+ * Every run the filter matches, oldest first, as API objects built by PostgreSQL
+ * (`RunRepository#api.export`: keyset pages of `pageSize`, one statement each, no entities), so
+ * memory stays flat however many runs there are.
  */
-export async function* exportRuns(orm: MikroORM, filter: RunFilter, pageSize = 500): AsyncGenerator<RunObject> {
-  const where = whereOf(filter);
-  let last: { createdAt: Date; id: string } | null = null;
-  for (;;) {
-    const after: FilterQuery<RunObject> = last
-      ? { $or: [{ createdAt: { $gt: last.createdAt } }, { createdAt: last.createdAt, id: { $gt: last.id } }] }
-      : {};
-    const page: RunObject[] = await orm.em
-      .fork()
-      .getRepository(RunObject)
-      .find({ $and: [where, after] } as FilterQuery<RunObject>, {
-        populate: RUN_POPULATE,
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        limit: pageSize,
-      });
-    yield* page;
-    if (page.length < pageSize) return;
-    const end: RunObject = page[page.length - 1];
-    last = { createdAt: end.createdAt, id: end.id };
-  }
+export function exportRuns(orm: MikroORM, filter: RunFilter, pageSize?: number): AsyncGenerator<ApiRun> {
+  const runs = orm.em.fork().getRepository(RunObject);
+  return runs.api.export(
+    { thread_id: filter.threadId, assistant_id: filter.assistantId, status: filter.statuses, created_after: filter.since, created_before: filter.until },
+    pageSize,
+  );
 }
 
 export const exportCommand: Command = {
@@ -55,7 +43,7 @@ ${COMMON_HELP}`,
     return withOrm(values['database-url'], {}, async (orm) => {
       let n = 0;
       for await (const run of exportRuns(orm, filter)) {
-        await write(process.stdout, `${JSON.stringify(run)}\n`);
+        await write(process.stdout, `${jsonLine(run)}\n`);
         n++;
       }
       if (process.stderr.isTTY) process.stderr.write(`exported ${n} run${n === 1 ? '' : 's'}\n`);

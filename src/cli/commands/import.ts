@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ACTIVE_STATUSES, type ApiRunInput, type RunStatus } from '../../api/types';
@@ -15,6 +14,7 @@ import { CliError, EXIT_FAILURE, EXIT_USAGE } from '../errors';
 import { formatCount, formatDuration, peakRssMb } from '../format';
 import { Progress } from '../progress';
 import { help } from './migrate';
+import { readLines } from '../jsonl';
 
 export const DEFAULT_BATCH_SIZE = 500;
 /** Batches written at once, on as many connections, when they cannot affect each other. */
@@ -212,7 +212,7 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
     if (failure) throw failure.error;
   };
 
-  const lines = createInterface({ input, crlfDelay: Infinity });
+  const lines = readLines(input);
   let batch: PendingLine[] = [];
   try {
     for await (const text of lines) {
@@ -228,7 +228,6 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
     if (batch.length > 0 && summary.stoppedAtLine === null) await write(batch);
     await drain();
   } finally {
-    lines.close();
     // never leave a write running behind an error
     await Promise.all(inFlight.map((other) => other.settled));
   }
