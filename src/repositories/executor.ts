@@ -1,17 +1,20 @@
 /**
  * The one executor of the store's own statements (src/sql): every statement goes through `read`
- * or `write`, and the store's few multi-statement writes through `transaction`. A statement runs
- * on the caller's entity manager — inside its transaction when it has one — with its parameters
- * bound (MikroORM's `Connection#execute` would splice them into the text as escaped literals,
- * which for a batch's JSON parameters costs more than the whole rest of the write), shows in
- * MikroORM's query logger like the ORM's own statements (with their timing), and no raw driver
- * error leaves it (db-errors.ts).
+ * or `write`, each write operation through `atomically`, and the store's few multi-statement writes
+ * through `transaction`. A statement runs on the caller's entity manager — inside its transaction
+ * when it has one, never on a second connection then, and never flushing, clearing or rolling back
+ * the caller's unit of work (the store uses no `em.transactional`, which forks and flushes) —
+ * with its parameters bound (MikroORM's `Connection#execute` would splice them into the text as
+ * escaped literals, which for a batch's JSON parameters costs more than the whole rest of the
+ * write), shows in MikroORM's query logger like the ORM's own statements (with their timing), and
+ * no raw driver error leaves it (db-errors.ts).
  *
  * Transient failures are retried here, bounded, and only where repeating cannot change the
- * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (it is
- * aborted; only the caller can retry it), a statement that never reached the server (no
- * connection could be opened, the server was starting) or that the server rolled back whole
- * (serialization failure, deadlock), and a read whose connection was lost.
+ * outcome (as graphile-worker's `withRetries`): never inside the caller's transaction (a
+ * conflict there recurs in the same snapshot; only the caller can retry its transaction), a
+ * statement that never reached the server (no connection could be opened, the server was
+ * starting) or that the server rolled back whole (serialization failure, deadlock), and a read
+ * whose connection was lost.
  *
  * Statements are named (setting `namedStatements`, on by default): PostgreSQL then parses and
  * plans a statement text once per connection and reuses it, which for the long graph statements
@@ -48,14 +51,48 @@ export function write<T extends Row = Row>(em: EntityManager, statement: Stateme
   return run<T>(em, statement, true, threadId);
 }
 
+const SAVEPOINT = 'ars_store_write';
+const control = (sql: string): Statement => ({ sql, params: [] });
+
 /**
- * `fn` in a transaction on `em` (a savepoint inside the caller's transaction, if it has one); a
- * failure of any statement in it, or of its commit, is judged as the transaction's.
+ * `operation` — the statements of one store write — as one step of the caller's transaction: in a
+ * savepoint when `em` is in a transaction, rolled back to it when the operation fails, so that a
+ * refused write (a thread lock, a value the database refuses, a serialization conflict) leaves
+ * the caller's transaction as it was and usable. Outside a transaction `operation` runs as it is
+ * (each of its statements commits on its own; the store's writes are one statement each, or
+ * repeats of one that wrote nothing). Savepoints of one name nest: each release or rollback names
+ * the newest.
+ */
+export async function atomically<T>(em: EntityManager, operation: () => Promise<T>): Promise<T> {
+  if (!em.getTransactionContext()) return operation();
+  await write(em, control(`savepoint ${SAVEPOINT}`));
+  let result: T;
+  try {
+    result = await operation();
+  } catch (error) {
+    await write(em, control(`rollback to savepoint ${SAVEPOINT}`));
+    throw error;
+  }
+  await write(em, control(`release savepoint ${SAVEPOINT}`));
+  return result;
+}
+
+/**
+ * `fn` in ONE transaction: inside the caller's transaction, a savepoint of it (`atomically`);
+ * otherwise a transaction of the store's own on one pooled connection (begin … commit by the
+ * connection, no flush). `fn` gets an entity manager to run statements on (a fork bound to that
+ * transaction, never flushed: register entities in `em`, not in it). A failure of any statement in
+ * it, or of its commit, is judged as the transaction's.
  */
 export async function transaction<T>(em: EntityManager, fn: (tx: EntityManager) => Promise<T>, threadId?: string): Promise<T> {
   const context: FailureContext = { write: true, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
   try {
-    return await em.transactional(fn);
+    if (context.inCallerTransaction) return await atomically(em, () => fn(em));
+    return await em.getConnection('write').transactional(async (ctx) => {
+      const tx = em.fork({ clear: true, useContext: false });
+      tx.setTransactionContext(ctx);
+      return fn(tx);
+    });
   } catch (error) {
     throw translateDbError(error, context);
   }

@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../api/types';
 import { RunValidationError } from '../errors';
 import { cutoffStatement, purgeBatchStatement, purgeCountStatement, type PurgeSpec } from '../sql/purge';
-import { read, write } from './executor';
+import { atomically, read, write } from './executor';
 
 export interface PurgeOptions {
   /** Purge runs created more than this many seconds ago (database clock). One of this and `before`. */
@@ -66,11 +66,14 @@ export async function purgeRuns(em: EntityManager, options: PurgeOptions): Promi
   const before = o.before !== undefined ? o.before.toISOString() : (await read<{ before: string }>(em, cutoffStatement(o.olderThanSeconds!)))[0].before;
   const spec: PurgeSpec = { statuses: o.statuses, before };
   if (o.dryRun) return (await read<{ runs: number }>(em, purgeCountStatement(spec)))[0].runs;
-  let total = 0;
-  for (;;) {
-    const [{ purged }] = await write<{ purged: number }>(em, purgeBatchStatement(spec, o.batchSize));
-    total += purged;
-    o.onBatch?.(total);
-    if (purged < o.batchSize) return total;
-  }
+  // inside the caller's transaction, one savepoint for all the batches (see `atomically`)
+  return atomically(em, async () => {
+    let total = 0;
+    for (;;) {
+      const [{ purged }] = await write<{ purged: number }>(em, purgeBatchStatement(spec, o.batchSize));
+      total += purged;
+      o.onBatch?.(total);
+      if (purged < o.batchSize) return total;
+    }
+  });
 }

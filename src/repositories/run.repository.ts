@@ -110,7 +110,8 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /**
    * Stores a run object as the API gave it (either version): inserts it, or replaces the stored
-   * run with the same id, in one transaction. Lossless: `toApiRun` gives back every key it had.
+   * run with the same id in place, by one statement (the run never stops existing: a transition
+   * waiting for it finds the replaced run). Lossless: `toApiRun` gives back every key it had.
    */
   importRun(apiRun: ApiRunInput): Promise<RunObject> {
     return writes.importRun(this.em, apiRun);
@@ -118,13 +119,14 @@ export class RunRepository extends EntityRepository<RunObject> {
 
   /**
    * Stores many run objects as `importRun` does, for bulk loads (the `import` command): each is
-   * validated first, then — in one transaction — the stored runs with those ids are deleted and
-   * the whole batch is inserted by ONE statement. When the database refuses that statement (a
-   * thread lock, an id twice in the batch), the batch is written again run by run, each in its own
-   * transaction, in order (a later run with the same id wins), so that every good run is written
-   * and every bad one is reported. Returns, per input, `null` when written or the error that
-   * refused it (`RunValidationError`, `ThreadHasActiveRunError`). The runs are not loaded into
-   * the unit of work.
+   * validated first, then the whole batch is inserted, or replaces the stored runs with those ids
+   * in place, by ONE statement, in one transaction (a savepoint of the caller's, when it has one).
+   * When the database refuses that statement (a thread lock), or an id occurs twice in the batch,
+   * the batch is written run by run instead, in order (a later run with the same id wins), each in
+   * a savepoint of that transaction, so that every good run is written and every bad one is
+   * reported; an availability error leaves nothing of the batch written. Returns, per input,
+   * `null` when written or the error that refused it (`RunValidationError`,
+   * `ThreadHasActiveRunError`). The runs are not loaded into the unit of work.
    *
    * Takes the runs, or a batch already validated and turned into its statement by
    * `prepareRunImport` (a caller that reads a stream prepares the next batch while this one is
@@ -204,7 +206,11 @@ export class RunRepository extends EntityRepository<RunObject> {
     return transitions.confirmCancelled(this.em, id, lease);
   }
 
-  /** Every active run with `expires_at <= now` → `expired`; `now` defaults to the database's clock. Returns the count. */
+  /**
+   * Every active run with `expires_at <= now` → `expired`, in batches of 500 (`skip locked`: a run
+   * another transaction holds is left for the next call); `now` defaults to the database's clock.
+   * Returns the count.
+   */
   expireOverdue(now?: Date): Promise<number> {
     return transitions.expireOverdue(this.em, now);
   }

@@ -2,7 +2,8 @@
  * The run lifecycle's operations, as `RunRepository` exposes them (each method there is a
  * one-line call into this module, handing it the repository's entity manager). Each validates its
  * input in the process, then runs ONE conditional statement (src/sql, built from the table in
- * lifecycle/transitions.ts) on the caller's entity manager — inside the caller's transaction when there is one. The statement also returns
+ * lifecycle/transitions.ts) on the caller's entity manager — inside the caller's transaction when
+ * there is one, in a savepoint (`atomically`), so a refused move leaves that transaction usable. The statement also returns
  * the run's new graph, which is hydrated into the caller's identity map (refreshing a run it already
  * holds), so a transition is one round trip and the caller never keeps a stale run.
  */
@@ -41,13 +42,13 @@ import type { RunObject } from '../entities/run-object.entity';
 import { InvalidRunTransitionError, LeaseLostError, RunNotFoundError, RunValidationError, type ValidationIssue } from '../errors';
 import type { TransitionName } from '../lifecycle/transitions';
 import { claimStatement } from '../sql/claim';
-import { expireStatement } from '../sql/expire';
+import { EXPIRE_BATCH_SIZE, expireStatement } from '../sql/expire';
 import { heartbeatStatement } from '../sql/lease';
 import { recoverStatement } from '../sql/recover';
 import { metadataStatement } from '../sql/metadata';
 import { freshGraphRow } from '../sql/run-graph';
 import { transitionStatement, type SubObjectRows } from '../sql/transition';
-import { write, type Row } from './executor';
+import { atomically, write, type Row } from './executor';
 import { findById, MANAGED } from './reads';
 import { hydrateRuns } from './unit-of-work';
 
@@ -83,13 +84,15 @@ function leaseOf(lease: LeaseToken | undefined): LeaseToken | undefined {
  */
 async function transition(em: EntityManager, name: TransitionName, id: string, rows: SubObjectRows = {}, lease?: LeaseToken): Promise<RunObject> {
   checkId(id, 'id');
-  const [row] = await write(em, transitionStatement(name, id, rows, undefined, lease));
-  if (!row) throw new RunNotFoundError(id);
-  if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
-  if (lease && row.leaseHeld !== true) throw new LeaseLostError(id, lease.worker, lease.attempt);
-  // cancel on a cancelling run: nothing written, the run is returned as it is
-  if (name === 'cancel' && row.fromStatus === 'cancelling') return reload(em, id);
-  throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, name);
+  return atomically(em, async () => {
+    const [row] = await write(em, transitionStatement(name, id, rows, undefined, lease));
+    if (!row) throw new RunNotFoundError(id);
+    if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
+    if (lease && row.leaseHeld !== true) throw new LeaseLostError(id, lease.worker, lease.attempt);
+    // cancel on a cancelling run: nothing written, the run is returned as it is
+    if (name === 'cancel' && row.fromStatus === 'cancelling') return reload(em, id);
+    throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, name);
+  });
 }
 
 function usageRow(usage: ApiUsage | null | undefined): SubObjectRows['usage'] {
@@ -148,15 +151,17 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
   if (duplicates.length > 0) throw new RunValidationError(duplicates);
   // A run that entered requires_action after this statement's snapshot was taken shows no pending
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
-  for (let attempt = 0; ; attempt++) {
-    const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
-    if (!row) throw new RunNotFoundError(id);
-    if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
-    if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
-    const pending = row.pending as string[];
-    if (pending.length === 0 && attempt === 0) continue;
-    throw new RunValidationError(mismatchIssues(given, pending));
-  }
+  return atomically(em, async () => {
+    for (let attempt = 0; ; attempt++) {
+      const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
+      if (!row) throw new RunNotFoundError(id);
+      if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
+      if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
+      const pending = row.pending as string[];
+      if (pending.length === 0 && attempt === 0) continue;
+      throw new RunValidationError(mismatchIssues(given, pending));
+    }
+  });
 }
 
 function mismatchIssues(given: string[], pending: string[]): ValidationIssue[] {
@@ -210,15 +215,29 @@ export async function confirmCancelled(em: EntityManager, id: string, lease?: Le
 }
 
 /**
- * Moves every active run whose `expires_at <= now` to `expired` in one statement (keeping
- * `expires_at`, clearing `required_action`), and returns how many it moved. `now` defaults to the
- * database's clock. Safe to run from several processes at once: each overdue run is expired, and
- * counted, by exactly one of them, so their counts add up to the number of overdue runs.
+ * Moves every active run whose `expires_at <= now` to `expired` (keeping `expires_at`, clearing
+ * `required_action`), in batches of `EXPIRE_BATCH_SIZE` runs per statement until a batch comes
+ * back short, and returns how many it moved. `now` defaults to the database's clock when the
+ * first batch runs, and every batch uses that same cutoff. Never waits for a run another
+ * transaction holds (`skip locked`: such a run is left to that transaction, or to the next
+ * `expireOverdue`), so it cannot deadlock with callers that lock several runs in any order. Safe
+ * to run from several processes at once: each overdue run is expired, and counted, by exactly one
+ * of them. Outside a transaction each batch commits on its own; inside the caller's, all of them
+ * are one step of it (a failure leaves none of them).
  */
 export async function expireOverdue(em: EntityManager, now?: Date): Promise<number> {
   const at = now === undefined ? undefined : checkDate(now, 'now');
-  const [row] = await write(em, expireStatement(at));
-  return Number(row?.expired ?? 0);
+  return atomically(em, async () => {
+    let total = 0;
+    let cutoff: string | Date | undefined = at;
+    for (;;) {
+      const [row] = await write(em, expireStatement(cutoff));
+      const expired = Number(row.expired);
+      total += expired;
+      cutoff = row.cutoff as string;
+      if (expired < EXPIRE_BATCH_SIZE) return total;
+    }
+  });
 }
 
 const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds'];
@@ -244,8 +263,10 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
     model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
   };
   const lease = o.worker === undefined && o.leaseSeconds === undefined ? undefined : parseOrThrow(claimLeaseSchema, { worker: o.worker, leaseSeconds: o.leaseSeconds }, 'options');
-  const [row] = await write(em, claimStatement(filters, lease));
-  return row ? hydrated(em, row) : null;
+  return atomically(em, async () => {
+    const [row] = await write(em, claimStatement(filters, lease));
+    return row ? hydrated(em, row) : null;
+  });
 }
 
 /**
@@ -259,7 +280,7 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
 export async function heartbeat(em: EntityManager, id: string, options: HeartbeatOptions): Promise<Lease> {
   checkId(id, 'id');
   const o = parseOrThrow(heartbeatSchema, options, 'options');
-  const [row] = await write(em, heartbeatStatement(id, o));
+  const [row] = await atomically(em, () => write(em, heartbeatStatement(id, o)));
   if (!row) throw new RunNotFoundError(id);
   if (row.leaseExpiresAt === null) throw new LeaseLostError(id, o.worker, o.attempt);
   const expiry = row.leaseExpiresAt;
@@ -279,21 +300,25 @@ export async function recoverLapsed(em: EntityManager, options: RecoverOptions):
   const o = parseOrThrow(recoverOptionsSchema, options, 'options');
   const batchSize = o.batchSize ?? 500;
   const total: RecoveredCounts = { requeued: 0, failed: 0, cancelled: 0 };
-  for (;;) {
-    const [row] = await write(em, recoverStatement(o.maxAttempts, batchSize));
-    const batch = { requeued: Number(row.requeued), failed: Number(row.failed), cancelled: Number(row.cancelled) };
-    total.requeued += batch.requeued;
-    total.failed += batch.failed;
-    total.cancelled += batch.cancelled;
-    if (batch.requeued + batch.failed + batch.cancelled < batchSize) return total;
-  }
+  return atomically(em, async () => {
+    for (;;) {
+      const [row] = await write(em, recoverStatement(o.maxAttempts, batchSize));
+      const batch = { requeued: Number(row.requeued), failed: Number(row.failed), cancelled: Number(row.cancelled) };
+      total.requeued += batch.requeued;
+      total.failed += batch.failed;
+      total.cancelled += batch.cancelled;
+      if (batch.requeued + batch.failed + batch.cancelled < batchSize) return total;
+    }
+  });
 }
 
 /** Replaces `metadata` (any status, terminal ones included); `RunValidationError` on bad metadata. */
 export async function updateMetadata(em: EntityManager, id: string, metadata: Metadata | null): Promise<RunObject> {
   checkId(id, 'id');
   const m = parseOrThrow(metadataSchema, metadata, 'metadata');
-  const [row] = await write(em, metadataStatement(id, m));
-  if (!row) throw new RunNotFoundError(id);
-  return hydrated(em, row);
+  return atomically(em, async () => {
+    const [row] = await write(em, metadataStatement(id, m));
+    if (!row) throw new RunNotFoundError(id);
+    return hydrated(em, row);
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * The writes that insert runs, as `RunRepository` exposes them (`create`, `importRun`,
  * `importRuns`; each method there is a one-line call into this module, handing it the
- * repository's entity manager): a whole run graph, or a batch of them, inserted by ONE statement
- * (sql/insert-graph.ts), then registered as managed in the caller's unit of work, as a flush would.
+ * repository's entity manager): a whole run graph, or a batch of them, written by ONE statement
+ * (sql/insert-graph.ts) on the caller's connection, then registered as managed in the caller's
+ * unit of work, as a flush would — without flushing anything of the caller's.
  */
 import { randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -10,12 +11,12 @@ import { apiRunSchema, createRunSchema, parseOrThrow } from '../api/schema';
 import { fillRunFromApi } from '../api/to-entities';
 import type { ApiRunInput, CreateRunInput } from '../api/types';
 import { RunObject } from '../entities/run-object.entity';
-import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../errors';
+import { RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError } from '../errors';
 import { activeRunIdStatement } from '../sql/active-run';
 import { runStoreSettingsOf } from '../settings';
-import { appendApiRunRows, deleteRunsStatement, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
+import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
 import type { Statement } from '../sql/statement';
-import { read, transaction, write } from './executor';
+import { atomically, read, transaction, write, type Row } from './executor';
 import { registerManaged } from './unit-of-work';
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -37,7 +38,11 @@ export interface PreparedRunImport {
   readonly valid: readonly { readonly index: number; readonly run: ApiRunInput }[];
   /** The distinct ids of the valid inputs (the stored runs the write replaces). */
   readonly ids: readonly string[];
-  /** The statement inserting every valid input; `null` when none is. */
+  /**
+   * The statement writing every valid input (in id order, so that writers of overlapping batches
+   * lock the stored runs in one order); `null` when none is valid, or when an id occurs twice (those
+   * inputs are then written one by one, in order, as `importRun` would).
+   */
   readonly statement: Statement | null;
 }
 
@@ -58,7 +63,6 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
   if (!Array.isArray(apiRuns)) throw RunValidationError.of('runs', 'must be an array of run objects, or a batch from prepareRunImport');
   const results: (RunStoreError | null)[] = new Array<RunStoreError | null>(apiRuns.length).fill(null);
   const valid: { index: number; run: ApiRunInput }[] = [];
-  const rows = emptyRows();
   const ids = new Set<string>();
   for (let index = 0; index < apiRuns.length; index++) {
     let run: ApiRunInput;
@@ -70,10 +74,14 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
       continue;
     }
     valid.push({ index, run });
-    appendApiRunRows(rows, run);
     ids.add(run.id);
   }
-  const statement = valid.length === 0 ? null : Object.freeze(insertRowsStatement(rows));
+  let statement: Statement | null = null;
+  if (valid.length > 0 && ids.size === valid.length) {
+    const rows = emptyRows();
+    for (const { run } of [...valid].sort((a, b) => (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0))) appendApiRunRows(rows, run);
+    statement = Object.freeze(insertRowsStatement(rows, { replace: true }));
+  }
   const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement });
   PREPARED.add(prepared);
   return prepared;
@@ -85,7 +93,6 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
 export async function create(em: EntityManager, input: CreateRunInput): Promise<RunObject> {
   const data = parseOrThrow(createRunSchema, input);
   const ttl = runStoreSettingsOf(em).runTtlSeconds;
-  const now = new Date();
   const run = fillRunFromApi(new RunObject(), {
     id: newRunId(),
     object: 'thread.run',
@@ -116,19 +123,24 @@ export async function create(em: EntityManager, input: CreateRunInput): Promise<
     parallel_tool_calls: data.parallel_tool_calls ?? true,
     response_format: data.response_format ?? 'auto',
   });
-  run.createdAt = now;
-  run.expiresAt = new Date(now.getTime() + ttl * 1000);
-  await insertGraph(em, run, false);
+  // the database's clock stamps it, as it stamps every transition (see `GraphWrite`)
+  const [stored] = await writeGraph(em, insertGraphStatement([run], { stampTtlSeconds: ttl }), run.threadId);
+  const platform = em.getPlatform();
+  run.createdAt = asDate(platform, stored.createdAt);
+  run.expiresAt = asDate(platform, stored.expiresAt);
   registerManaged(em, run);
   return run;
 }
+
+const asDate = (platform: ReturnType<EntityManager['getPlatform']>, value: unknown): Date =>
+  value instanceof Date ? value : platform.parseDate(value as string);
 
 /** Stores a run object as the API gave it (see `RunRepository#importRun`). */
 export async function importRun(em: EntityManager, apiRun: ApiRunInput): Promise<RunObject> {
   const data = parseOrThrow(apiRunSchema, apiRun) as ApiRunInput;
   const stale = em.getUnitOfWork().getById<RunObject>(RunObject.name, data.id);
   const run = fillRunFromApi(new RunObject(), data);
-  await insertGraph(em, run, true);
+  await replaceGraph(em, run);
   if (stale && stale !== run) em.getUnitOfWork().unsetIdentity(stale);
   registerManaged(em, run);
   return run;
@@ -137,57 +149,65 @@ export async function importRun(em: EntityManager, apiRun: ApiRunInput): Promise
 /** Stores many run objects (see `RunRepository#importRuns`). */
 export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[] | PreparedRunImport): Promise<(RunStoreError | null)[]> {
   const { results, valid, ids, statement } = isPrepared(batch) ? batch : prepareRunImport(batch);
-  if (statement === null) return results;
+  if (valid.length === 0) return results;
   const uow = em.getUnitOfWork();
   for (const id of ids) {
     const stale = uow.getById<RunObject>(RunObject.name, id);
     if (stale) uow.unsetIdentity(stale);
   }
-  try {
-    await transaction(em, async (tx) => {
-      await write(tx, deleteRunsStatement(ids));
-      await write(tx, statement);
-    });
-  } catch (error) {
-    // An availability error: nothing of the batch was written (its transaction rolled back).
-    if (!isInputError(error)) throw error;
-    // The database refused the batch (a thread lock, a value): written again run by run, in order
-    // (a later run with the same id wins), each in a savepoint of ONE transaction, so that a
-    // failure that is not the input's fault still leaves nothing of the batch written.
-    await transaction(em, async (tx) => {
-      for (const { index, run } of valid) {
-        try {
-          await insertGraph(tx, fillRunFromApi(new RunObject(), run), true);
-        } catch (single) {
-          if (!isInputError(single)) throw single;
-          results[index] = single;
-        }
+  // ONE transaction, so that a failure that is not the input's fault leaves nothing of the batch
+  // written: the batch's statement; then, run by run in order (a later run with the same id wins),
+  // the runs it did not write — all of them when there is no statement (an id twice) or the
+  // database refused it (a thread lock, a value), else those a concurrent writer changed meanwhile
+  // (see `replaceGraph`). Each in a savepoint, so a refused one leaves the others.
+  await transaction(em, async (tx) => {
+    let pending = valid;
+    if (statement !== null) {
+      try {
+        const written = new Set((await atomically(tx, () => write(tx, statement))).map((row) => row.id as string));
+        pending = valid.filter(({ run }) => !written.has(run.id));
+      } catch (error) {
+        if (!isInputError(error)) throw error;
       }
-    });
-  }
+    }
+    for (const { index, run } of pending) {
+      try {
+        await replaceGraph(tx, fillRunFromApi(new RunObject(), run));
+      } catch (single) {
+        if (!isInputError(single)) throw single;
+        results[index] = single;
+      }
+    }
+  });
   return results;
 }
 
+/** How often a replace is sent again when concurrent writers kept changing the run under it. */
+const REPLACE_ATTEMPTS = 3;
+
 /**
- * Writes a new run graph with ONE hand-written statement (sql/insert-graph.ts; the ORM's flush
- * would send one INSERT per table inside BEGIN … COMMIT). With `replace`, a stored run of that id
- * is deleted first, in the same transaction.
+ * Inserts `run`'s graph, or replaces the stored run of that id in place (sql/insert-graph.ts). The
+ * statement writes nothing when another writer committed a change to the run after the
+ * statement's snapshot was taken; it is then sent again (it now sees that change), and after
+ * `REPLACE_ATTEMPTS` such rounds the write gives up as a retryable conflict.
  */
-async function insertGraph(em: EntityManager, run: RunObject, replace: boolean): Promise<void> {
-  const statement = insertGraphStatement([run]);
+async function replaceGraph(em: EntityManager, run: RunObject): Promise<void> {
+  const statement = insertGraphStatement([run], { replace: true });
+  for (let attempt = 1; ; attempt++) {
+    if ((await writeGraph(em, statement, run.threadId)).length > 0) return;
+    if (attempt === REPLACE_ATTEMPTS) throw new RunStoreUnavailableError('conflict', true, false);
+  }
+}
+
+/**
+ * Sends a graph statement as one step of the caller's transaction (`atomically`) and returns the
+ * written runs' rows. A thread-lock refusal of a run of `threadId` is completed with the id of the
+ * thread's active run, looked up on the same connection once the savepoint is rolled back (in
+ * the caller's transaction, when there is one, which sees a run it has not committed yet).
+ */
+async function writeGraph(em: EntityManager, statement: Statement, threadId: string): Promise<Row[]> {
   try {
-    if (replace) {
-      await transaction(
-        em,
-        async (tx) => {
-          await write(tx, deleteRunsStatement([run.id]));
-          await write(tx, statement, run.threadId);
-        },
-        run.threadId,
-      );
-    } else {
-      await write(em, statement, run.threadId);
-    }
+    return await atomically(em, () => write(em, statement, threadId));
   } catch (error) {
     throw await withActiveRun(em, error);
   }

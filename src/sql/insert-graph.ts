@@ -1,9 +1,9 @@
 /**
  * The hand-written write path of `create`, `importRun` and `importRuns`: a whole run graph (or a
- * batch of them) inserted by ONE statement of data-modifying CTEs, one `insert … select from
+ * batch of them) written by ONE statement of data-modifying CTEs, one `insert … select from
  * jsonb_array_elements(?)` per table that has rows. The ORM's flush writes the same rows with one
  * INSERT per table inside BEGIN … COMMIT (about ten round trips for a run with all its parts);
- * one statement is atomic on its own and costs one round trip.
+ * one statement is atomic on its own, costs one round trip and needs no transaction.
  *
  * The `json` columns (metadata, a function, file-search options, a JSON schema) keep the caller's
  * key order, and `jsonb` sorts the keys of every object in it: so their values travel in the
@@ -13,6 +13,13 @@
  *
  * The foreign keys are checked at the end of the statement, so the parts and the run can be
  * inserted by sibling CTEs. Ids are the ones the entities already carry (generated in the process).
+ *
+ * A replace (`importRun` of a stored id) is the same statement with the run row upserted in place
+ * (`on conflict ("id") do update`): the run never stops existing, so a transition waiting for its
+ * row lock finds it. The run row then points at its new parts, and the migrations' trigger deletes
+ * the parts it pointed at before; its old tools and file ids are deleted by the statement. It
+ * takes any status (a mirror takes the API's word): it tells the status trigger so first
+ * (`REPLACING_SETTING`, read by the upsert's select).
  */
 import { randomUUID } from 'node:crypto';
 import type { RunObject } from '../entities/run-object.entity';
@@ -178,37 +185,123 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
   if (fileIds) for (let i = 0; i < fileIds.length; i++) rows.fileId.push([randomUUID(), api.id, i, fileIds[i]]);
 }
 
-/** `insert into <table> (…) select (x->>0)::type …` from a JSON array of row arrays (a `json` column's text included). */
-function insertFrom(spec: TableSpec): string {
-  const cols = spec.columns.map(([name]) => `"${name}"`).join(', ');
-  const values = spec.columns.map(([, type], i) => `(x->>${i})::${type}`).join(', ');
-  return `insert into "${spec.table}" (${cols}) select ${values} from jsonb_array_elements(?::jsonb) as x`;
-}
+/**
+ * The setting by which the replace statement tells the status trigger (`run_object_check_status`,
+ * migration 20261201092000) that it may set any status: the statement sets it, transaction-locally,
+ * to its own `statement_timestamp()`, which no other statement shares.
+ */
+const REPLACING_SETTING = 'assistants_run_store.replacing';
 
-const INSERT_SQL = Object.fromEntries(Object.entries(TABLES).map(([name, spec]) => [name, insertFrom(spec)])) as Record<TableName, string>;
+/** The value of column `i` of a row array `x`, as its column's type (a `json` column's text included). */
+const valueOf = (type: string, i: number): string => `(x->>${i})::${type}`;
 
 /**
- * One statement that inserts `runs` with all their parts. `?` placeholders, to be sent with the
- * parameters bound (knex's `raw(sql, params)`: one JSON text per table, never spliced into the
- * SQL). Every run's rows are new: replacing a stored run is `deleteRunsStatement` first.
+ * `insert into <table> (…) select x->>0 …` from a JSON array of row arrays; `values` replaces
+ * columns' values by name, `from` adds to the `from` list, `alias` names the table.
  */
-export function insertGraphStatement(runs: readonly RunObject[]): Statement {
-  return insertRowsStatement(rowsOf(runs));
+function insertFrom(spec: TableSpec, { values = {}, from = '', alias = '' }: { values?: Record<string, string>; from?: string; alias?: string } = {}): string {
+  const cols = spec.columns.map(([name]) => `"${name}"`).join(', ');
+  const selected = spec.columns.map(([name, type], i) => values[name] ?? valueOf(type, i)).join(', ');
+  return `insert into "${spec.table}"${alias && ` as ${alias}`} (${cols}) select ${selected} from jsonb_array_elements(?::jsonb) as x${from}`;
 }
 
-/** One statement that inserts `rows` (see `appendApiRunRows`). */
-export function insertRowsStatement(rows: InsertRows): Statement {
-  const ctes: string[] = [];
+/** How a graph statement writes its runs (default: new runs only, with the times the rows carry). */
+export interface GraphWrite {
+  /** Replace the stored run of the same id in place (see the top of this file); else a stored id is a unique violation. */
+  readonly replace?: boolean;
+  /**
+   * `create`: the run's `created_at` is the database's clock (`clock_timestamp()`, the clock of every
+   * transition) and its `expires_at` that plus these seconds, whatever the run row says.
+   */
+  readonly stampTtlSeconds?: number;
+}
+
+/**
+ * Per parts table: the row value (its index in the row) that must be among the written runs'
+ * column in `i_run`, so that a replace the guard skipped (see `runInsert`) writes none of its parts.
+ */
+const WRITTEN_RUN_KEY: Record<Exclude<TableName, 'run'>, readonly [number, string]> = {
+  requiredAction: [0, 'required_action_id'],
+  toolCall: [1, 'required_action_id'],
+  lastError: [0, 'last_error_id'],
+  incompleteDetails: [0, 'incomplete_details_id'],
+  usage: [0, 'usage_id'],
+  truncationStrategy: [0, 'truncation_strategy_id'],
+  toolChoice: [0, 'tool_choice_id'],
+  responseFormat: [0, 'response_format_id'],
+  tool: [1, 'id'],
+  fileId: [1, 'id'],
+};
+
+/**
+ * The run's columns that the API object does not carry (a worker's lease): a replaced run gets
+ * them as a new run would, so a lease on the run it replaced no longer holds it.
+ */
+const NOT_IN_THE_API_OBJECT = ['"lease_owner" = null', '"lease_expires_at" = null', '"attempt" = 0'];
+
+/** The collections a replace empties first: the run's rows of them are keyed by (run, position). */
+const COLLECTIONS = ['tool', 'fileId'] as const;
+
+/**
+ * The run rows' insert (CTE `i_run`), returning each written run's id, times and part ids. With
+ * `replace`, a stored run is updated in place, but only if the version this statement's snapshot
+ * holds is still the newest once the row is locked: a concurrent writer that committed meanwhile
+ * (a replace, a transition) left parts and tools this statement cannot see, so the run is then
+ * left as it is (still locked) and not returned; the caller sends the statement again.
+ */
+function runInsert(write: GraphWrite): { sql: string; params: unknown[] } {
+  const spec = TABLES.run;
   const params: unknown[] = [];
-  for (const name of Object.keys(TABLES) as TableName[]) {
+  let values: Record<string, string> = {};
+  let from = '';
+  if (write.stampTtlSeconds !== undefined) {
+    values = { created_at: 'n.at', expires_at: 'n.at + make_interval(secs => ?::float8)' };
+    params.push(write.stampTtlSeconds);
+    from = ', (select clock_timestamp() as at) as n';
+  }
+  if (write.replace) from += ', replacing';
+  let sql = insertFrom(spec, { values, from, alias: 'r' });
+  if (write.replace) {
+    const set = spec.columns.filter(([name]) => name !== 'id').map(([name]) => `"${name}" = excluded."${name}"`);
+    set.push(...NOT_IN_THE_API_OBJECT);
+    sql += ` on conflict ("id") do update set ${set.join(', ')} where r.ctid = (select s.ctid from "${spec.table}" s where s."id" = excluded."id")`;
+  }
+  const keys = [...new Set(Object.values(WRITTEN_RUN_KEY).map(([, column]) => column))].filter((c) => c !== 'id');
+  sql += ` returning "id", "created_at", "expires_at", ${keys.map((c) => `"${c}"`).join(', ')}`;
+  return { sql, params };
+}
+
+/**
+ * One statement that inserts `runs` with all their parts (or replaces them, see `GraphWrite`). `?`
+ * placeholders, to be sent with the parameters bound (knex's `raw(sql, params)`: one JSON text per
+ * table, never spliced into the SQL). Result: one row per written run, `{ id, createdAt, expiresAt }`.
+ */
+export function insertGraphStatement(runs: readonly RunObject[], write: GraphWrite = {}): Statement {
+  return insertRowsStatement(rowsOf(runs), write);
+}
+
+/** One statement that writes `rows` (see `appendApiRunRows`, `insertGraphStatement`); at most one run row per id. */
+export function insertRowsStatement(rows: InsertRows, write: GraphWrite = {}): Statement {
+  const run = runInsert(write);
+  const ctes = [`i_run as (${run.sql})`];
+  if (write.replace) {
+    // evaluated once, before the upsert's first row (its select reads it), so before the status trigger fires
+    ctes.unshift(`replacing as materialized (select set_config('${REPLACING_SETTING}', statement_timestamp()::text, true) as at)`);
+  }
+  const params: unknown[] = [...run.params, JSON.stringify(rows.run)];
+  for (const name of Object.keys(WRITTEN_RUN_KEY) as (keyof typeof WRITTEN_RUN_KEY)[]) {
+    const collection = write.replace && (COLLECTIONS as readonly string[]).includes(name);
+    if (collection) ctes.push(`d_${name} as (delete from "${TABLES[name].table}" t using i_run where t."run_id" = i_run."id" returning 1)`);
     if (rows[name].length === 0) continue;
-    ctes.push(`i_${name} as (${INSERT_SQL[name]})`);
+    let sql = insertFrom(TABLES[name]);
+    if (write.replace) {
+      const [index, column] = WRITTEN_RUN_KEY[name];
+      sql += ` where ${valueOf(TABLES[name].columns[index][1], index)} in (select "${column}" from i_run)`;
+      // the old rows go first: the delete must be over before the first new row meets the (run, position) key
+      if (collection) sql += ` and (select count(*) from d_${name}) >= 0`;
+    }
+    ctes.push(`i_${name} as (${sql})`);
     params.push(JSON.stringify(rows[name]));
   }
-  return { sql: `with ${ctes.join(', ')} select 1`, params };
-}
-
-/** Deletes the stored runs with these ids (the parts go with them: the migrations' trigger). */
-export function deleteRunsStatement(ids: readonly string[]): Statement {
-  return { sql: 'delete from "run_object" where "id" = any(?::text[])', params: [ids] };
+  return { sql: `with ${ctes.join(', ')} select "id", "created_at" as "createdAt", "expires_at" as "expiresAt" from i_run`, params };
 }

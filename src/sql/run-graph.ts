@@ -109,12 +109,24 @@ const idKey = (part: PartName) => `${part}Id` as const;
 export const PART_ID_COLUMNS = PART_NAMES.map((part) => `r."${PART_ID_COLUMN[part]}" as "${idKey(part)}"`).join(', ');
 
 /**
- * The graph row of a result row of `runGraphColumns` + `PART_ID_COLUMNS` (and any `extra` keys,
- * dropped), or `null` when a part the run references is missing from it (read before the writer
- * that inserted it committed): the caller then reloads the run instead.
+ * `"stale"`: whether the run row that `locked` (a CTE of `select id, ctid … for update`) holds is
+ * not the version this statement's snapshot sees, i.e. another writer committed a change to the run
+ * while the statement waited for its lock. The statement's own writes are judged on the locked
+ * (newest) row, but what it reads from the tables — the parts, the tools, the file ids, which a
+ * replace (`importRun`) rewrites — is as of the snapshot: such a graph is reloaded (`freshGraphRow`).
+ */
+export const staleColumn = (locked: string): string =>
+  `(select snap.ctid from "run_object" snap where snap."id" = ${locked}."id") is distinct from ${locked}."ctid" as "stale"`;
+
+/**
+ * The graph row of a result row of `runGraphColumns` + `PART_ID_COLUMNS` + `staleColumn` (and any
+ * `extra` keys, dropped), or `null` when the statement read the run's tables before a writer that
+ * changed the run committed (`stale`, or a part the run references is missing from it): the caller
+ * then reloads the run instead.
  */
 export function freshGraphRow(row: Record<string, unknown>, extra: readonly string[] = []): Record<string, unknown> | null {
-  const graph = { ...row };
+  const { stale, ...graph } = row;
+  if (stale === true) return null;
   for (const part of PART_NAMES) {
     const key = idKey(part);
     if (graph[key] !== null && graph[part] === null) return null;

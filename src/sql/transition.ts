@@ -27,7 +27,7 @@ import {
   type TimestampEffect,
   type TransitionName,
 } from '../lifecycle/transitions';
-import { PART_ID_COLUMNS, runGraphColumns, type PartSources } from './run-graph';
+import { PART_ID_COLUMNS, runGraphColumns, staleColumn, type PartSources } from './run-graph';
 import type { LeaseToken, RunStatus } from '../api/types';
 import { leaseHeld } from './lease';
 import { Params, statusList, type Statement } from './statement';
@@ -135,7 +135,7 @@ function subObjectInserts(rows: SubObjectRows): Statement {
  * One transition of one run, compare-and-set, with its new sub-object rows. Its single result row
  * carries `fromStatus` (the status the run had when it was locked) and `moved`, or there is no row
  * when the run does not exist. When the run moved, the row also carries the run's new graph
- * (`runGraphColumns` + `PART_ID_COLUMNS`, for `freshGraphRow`): the run's columns from the update's
+ * (`runGraphColumns` + `PART_ID_COLUMNS` + `staleColumn`, for `freshGraphRow`): the run's columns from the update's
  * `returning`, the parts it inserted from their CTEs' `returning`, the untouched parts from their
  * tables (a statement does not see its own writes, so the graph cannot be re-read from the tables).
  * With `toolOutputIds` (submitToolOutputs) the update also requires that the given ids are exactly
@@ -150,7 +150,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   const p = new Params();
   const held = lease ? `, ${leaseHeld(p, lease)} as lease_held` : '';
   const params: unknown[] = [...p.values, runId];
-  let sql = `with cur as materialized (select id, status, required_action_id${held} from run_object where id = ? for update)`;
+  let sql = `with cur as materialized (select id, status, required_action_id, ctid${held} from run_object where id = ? for update)`;
   let check = lease ? ' and cur.lease_held' : '';
   if (toolOutputIds) {
     sql +=
@@ -169,6 +169,6 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   sql += ' select cur.status as "fromStatus", r.id is not null as moved';
   if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
   if (lease) sql += ', cur.lease_held as "leaseHeld"';
-  sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS} from cur left join upd r on true`;
+  sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS}, ${staleColumn('cur')} from cur left join upd r on true`;
   return { sql, params };
 }

@@ -60,7 +60,8 @@ describe('a row lock held by another session, with lockTimeoutMs set', () => {
       : // An uncommitted active run on the thread: a create there waits on the thread lock's unique index.
         [`insert into run_object (id, created_at, thread_id, assistant_id, status, model) values ('run_lock_holder', now(), $1, 'asst_lock', 'queued', 'gpt-4o')`, [p.threadId]];
 
-  it.each(WRITE_CASES.filter((c) => c.kind !== 'claimNext').map((c) => [c.kind, c] as const))(
+  // (claimNext and expireOverdue take no row another session holds: `skip locked`, below)
+  it.each(WRITE_CASES.filter((c) => c.kind !== 'claimNext' && c.kind !== 'expireOverdue').map((c) => [c.kind, c] as const))(
     `%s gives up after lockTimeoutMs (${LOCK_TIMEOUT_MS} ms), typed and retryable, writes nothing, leaves no session waiting, then succeeds`,
     async (_kind, c) => {
       const s = store();
@@ -92,6 +93,22 @@ describe('a row lock held by another session, with lockTimeoutMs set', () => {
     expect(describeOutcome(outcome)).toEqual({ state: 'ok' });
     expect(outcome.state === 'ok' && outcome.value).toBeNull();
     expect((await s.runs(lockOrm).claimNext({ assistant_id: p.assistantId }))?.id).toBe(p.id);
+  });
+
+  it('expireOverdue does not wait for a locked overdue run: it skips it at once, and expires it once the lock is gone', async () => {
+    const s = store();
+    const expire = WRITE_CASES.find((c) => c.kind === 'expireOverdue')!;
+    const p = await expire.prepare(s.runs(lockOrm));
+    const statusOf = async () => (await s.sql<{ status: string }>('select status from run_object where id = $1', [p.id]))[0].status;
+    const lock = await holdTransaction(s);
+    await lock.query('select 1 from run_object where id = $1 for update', [p.id]);
+    const outcome = await timed(s.runs(lockOrm).expireOverdue(), LOCK_TIMEOUT_MS);
+    await settle(s, outcome, () => lock.rollback());
+    expect(describeOutcome(outcome)).toEqual({ state: 'ok' });
+    expect(outcome.state === 'ok' && outcome.value).toBe(0);
+    expect(await statusOf()).toBe('queued');
+    expect(await s.runs(lockOrm).expireOverdue()).toBe(1);
+    expect(await statusOf()).toBe('expired');
   });
 });
 

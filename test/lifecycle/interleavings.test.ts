@@ -3,11 +3,12 @@
  * row (or a whole transaction of the store's own code), the operation under test is started and
  * seen waiting on that lock in pg_stat_activity, then the holder commits and the exact outcome is
  * asserted. Each test holds one guard of the SQL or the lifecycle and fails without it (the
- * mutation list of issue 16 names the edit each one kills).
+ * mutation list of issue 16 names the edit each one kills). expireOverdue's `skip locked` is forced in
+ * test/citizen/expire-batches.test.ts.
  */
 import { InvalidRunTransitionError, RunObject, toApiRun, type ApiRun, type ApiRunInput } from '../../src';
 import { uid } from '../factories';
-import { behind, holdOrmTransaction, holdTransaction, untilBlocked, within, withoutWaiting, LOCK_WAIT_TIMEOUT_MS } from '../support/lock-wait';
+import { behind, holdOrmTransaction, holdTransaction, withoutWaiting } from '../support/lock-wait';
 import { useTestDatabase } from '../support/test-database';
 import { apiRunInStatus, call } from './contract';
 import { statusesOf } from './seed';
@@ -146,46 +147,6 @@ describe('a transition waiting for the row lock stamps the time it got the lock 
     expect(completed.status).toBe('completed');
     const [stored] = await db.sql<{ after: boolean }>(`select completed_at >= $2::timestamptz as after from run_object where id = $1`, [run.id, committedAt]);
     expect(stored.after).toBe(true);
-  });
-});
-
-describe('expireOverdue locks the overdue runs in id order', () => {
-  it('two expirers and a third party locking in id order do not deadlock; each run is expired once', async () => {
-    // Stored (and due) in the opposite of id order: every order but `id` locks `high` first.
-    const now = Math.floor(Date.now() / 1000);
-    const suffix = uid('x');
-    const low = { ...apiRunInStatus('in_progress'), id: `run_a${suffix}`, created_at: now - 30, started_at: now - 29, expires_at: now - 10 };
-    const high = { ...apiRunInStatus('in_progress'), id: `run_b${suffix}`, created_at: now - 40, started_at: now - 39, expires_at: now - 20 };
-    expect(await db.runs().importRuns([high, low])).toEqual([null, null]);
-    const physical = await db.sql<{ id: string }>(`select id from run_object where id = any($1) order by ctid`, [[low.id, high.id]]);
-    expect(physical.map((r) => r.id)).toEqual([high.id, low.id]);
-
-    // The expirers' connections scan tables in their physical order (no index scans): the planner
-    // may otherwise pick the primary key's index, whose order is `id` order anyway, and a statement
-    // without `order by id` would lock in id order by chance. And they never retry: a deadlock the
-    // store retried (a conflict is retryable) could heal unseen.
-    const scanning = await db.createOrm(
-      { driverOptions: { connection: { options: '-c enable_indexscan=off -c enable_indexonlyscan=off -c enable_bitmapscan=off' } } },
-      { retries: 0 },
-    );
-    const expire = () => scanning.em.fork().getRepository(RunObject).expireOverdue();
-    const holder = await holdTransaction(db);
-    let expirers: Promise<number>[] = [];
-    try {
-      await holder.query(lockRow, [low.id]);
-      expirers = [expire()];
-      await untilBlocked(db, holder.pid, expirers);
-      expirers.push(expire());
-      await untilBlocked(db, 'anyone', expirers, { count: 2 });
-      // the third party goes on in id order: with the expirers holding nothing yet, it gets `high` at once
-      await within(holder.query(lockRow, [high.id]), 3_000, 'the third party locking the second run');
-      await holder.commit();
-    } finally {
-      await holder.rollback();
-    }
-    const counts = await within(Promise.all(expirers), LOCK_WAIT_TIMEOUT_MS, 'the expirers');
-    expect(counts).toEqual([2, 0]); // the first in the lock queue expires both, the second finds them expired
-    expect(statusById(await statusesOf(db, [low.id, high.id]))).toEqual({ [low.id]: 'expired', [high.id]: 'expired' });
   });
 });
 

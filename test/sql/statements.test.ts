@@ -18,7 +18,7 @@ import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
 import { heartbeatStatement } from '../../src/sql/lease';
 import { recoverStatement } from '../../src/sql/recover';
-import { appendApiRunRows, deleteRunsStatement, emptyRows, insertRowsStatement } from '../../src/sql/insert-graph';
+import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
 import { cursorCheckStatement, exportPageStatement, pageStatement } from '../../src/sql/page';
 import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../../src/sql/purge';
@@ -41,10 +41,10 @@ function everyPart(): ApiRunInput {
   return apiRunWithEveryPart({ id: 'run_snapshot', thread_id: 'thread_snapshot', assistant_id: 'asst_snapshot' });
 }
 
-function insertOfEveryPart(): Statement {
+function insertOfEveryPart(write: GraphWrite): Statement {
   const rows = emptyRows();
   appendApiRunRows(rows, everyPart());
-  return insertRowsStatement(rows);
+  return insertRowsStatement(rows, write);
 }
 
 const thread = (query: Parameters<typeof listSpec>[2] = {}) => listSpec({ column: 'thread_id', value: 'thread_1' }, null, query);
@@ -98,8 +98,8 @@ const CASES: Record<string, () => Statement> = {
   'count-by-status': () => countByStatusStatement(aggregateFilter({})),
   'count-by-status-filtered': () => countByStatusStatement(aggregateFilter({ thread_id: 'thread_1', assistant_id: 'asst_1', created_after: 1_716_000_000, created_before: 1_716_000_600 })),
   'usage-totals': () => usageTotalsStatement(aggregateFilter({ assistant_id: 'asst_1' })),
-  'insert-graph-every-part': insertOfEveryPart,
-  'delete-runs': () => deleteRunsStatement(['run_1', 'run_2']),
+  'insert-graph-every-part': () => insertOfEveryPart({ replace: true }),
+  'insert-graph-create': () => insertOfEveryPart({ stampTtlSeconds: 600 }),
   'active-run-id': () => activeRunIdStatement('thread_1'),
   'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
   'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),

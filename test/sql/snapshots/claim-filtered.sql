@@ -1,4 +1,4 @@
-with picked as materialized (select id
+with picked as materialized (select id, ctid
 from run_object
 where status = 'queued' and (expires_at is null or expires_at > statement_timestamp()) and assistant_id = ? and model = ?
 order by created_at, id
@@ -30,7 +30,11 @@ where s."id" = r."truncation_strategy_id") as "truncationStrategy", (select json
 from "run_tool_choice" k
 where k."id" = r."tool_choice_id") as "toolChoice", r."parallel_tool_calls" as "parallelToolCalls", (select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema")
 from "run_response_format" p
-where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId"
+where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
+from "run_object" snap
+where snap."id" = picked."id") is distinct
+from picked."ctid" as "stale"
 from upd r
+join picked on picked.id = r.id
 -- $1: "asst_1"
 -- $2: "gpt-4o"

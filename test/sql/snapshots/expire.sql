@@ -1,11 +1,15 @@
-with due as materialized (select id
+with cutoff as materialized (select coalesce(?::timestamptz, statement_timestamp()) as at),
+due as materialized (select id
 from run_object
-where status in ('queued', 'in_progress', 'requires_action', 'cancelling') and expires_at <= coalesce(?::timestamptz, statement_timestamp())
-order by id for update),
+where status in ('queued', 'in_progress', 'requires_action', 'cancelling') and expires_at <= (select at
+from cutoff)
+order by expires_at
+limit 500 for update skip locked),
 upd as (update run_object r set status = 'expired', required_action_id = null
 from due
 where r.id = due.id and r.status in ('queued', 'in_progress', 'requires_action', 'cancelling')
 returning r.id)
-select count(*)::int as expired
-from upd
+select (select count(*)::int
+from upd) as expired, (select at::text
+from cutoff) as cutoff
 -- $1: null

@@ -1,4 +1,4 @@
-with cur as materialized (select id, status, required_action_id
+with cur as materialized (select id, status, required_action_id, ctid
 from run_object
 where id = ? for update),
 upd as (update run_object r set status = 'incomplete', completed_at = clock_timestamp(), expires_at = null, required_action_id = null, incomplete_details_id = ?::uuid
@@ -31,7 +31,10 @@ where s."id" = r."truncation_strategy_id") as "truncationStrategy", (select json
 from "run_tool_choice" k
 where k."id" = r."tool_choice_id") as "toolChoice", r."parallel_tool_calls" as "parallelToolCalls", (select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema")
 from "run_response_format" p
-where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId"
+where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
+from "run_object" snap
+where snap."id" = cur."id") is distinct
+from cur."ctid" as "stale"
 from cur
 left join upd r on true
 -- $1: "run_1"

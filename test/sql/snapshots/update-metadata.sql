@@ -1,6 +1,10 @@
-with upd as (update run_object set metadata = ?::json
-where id = ?
-returning *)
+with cur as materialized (select id, ctid
+from run_object
+where id = ? for update),
+upd as (update run_object r set metadata = ?::json
+from cur
+where r.id = cur.id
+returning r.*)
 select r."id", r."object", r."created_at" as "createdAt", r."thread_id" as "threadId", r."assistant_id" as "assistantId", r."status", (select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", 'functionName', c."function_name", 'functionArguments', c."function_arguments")
 order by c."position")
 from "run_tool_call" c
@@ -24,7 +28,11 @@ where s."id" = r."truncation_strategy_id") as "truncationStrategy", (select json
 from "run_tool_choice" k
 where k."id" = r."tool_choice_id") as "toolChoice", r."parallel_tool_calls" as "parallelToolCalls", (select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema")
 from "run_response_format" p
-where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId"
+where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
+from "run_object" snap
+where snap."id" = cur."id") is distinct
+from cur."ctid" as "stale"
 from upd r
--- $1: "{\"project\":\"x\"}"
--- $2: "run_1"
+join cur on cur.id = r.id
+-- $1: "run_1"
+-- $2: "{\"project\":\"x\"}"
