@@ -115,7 +115,8 @@ describe("inside the caller's transaction", () => {
       await terminate(pid);
       await within(tx.ended, SETTLE_MS, "the caller's transaction");
       expect(tx.caught()).toBeInstanceOf(RunStoreUnavailableError);
-      expect(tx.caught()).toMatchObject({ reason: 'connection_lost', code: '57P01', retryable: false, outcomeUnknown: false });
+      // (the driver may report it as the server's 57P01 or as the connection's end, as the two race)
+      expect(tx.caught()).toMatchObject({ reason: 'connection_lost', retryable: false, outcomeUnknown: false });
     } finally {
       await holder.rollback();
     }
