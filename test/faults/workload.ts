@@ -385,7 +385,16 @@ export class Workload {
     const held = { ...run.shape, status: 'in_progress' };
     await this.write(w, 'claimNext', run, held, (r) => r.claimNext({ assistant_id: assistant, worker: `faults-${w}`, leaseSeconds: 3600 }));
     if (run.shape.status !== 'in_progress') return; // the claim's outcome was resolved otherwise; nothing to recover
-    await this.o.store.sql(`update run_object set lease_expires_at = now() - interval '1 second' where id = $1 and lease_owner is not null`, [run.id]);
+    // The test's own admin statement: across a restart it is repeated until the server is back (bounded).
+    for (let tries = 0; ; tries++) {
+      try {
+        await this.o.store.sql(`update run_object set lease_expires_at = now() - interval '1 second' where id = $1 and lease_owner is not null`, [run.id]);
+        break;
+      } catch (error) {
+        if (tries >= 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
     this.finals.set(run.id, { kind: 'lapsed', held, existsSeq: ++this.seq });
     const queued = { ...held, status: 'queued' };
     await this.retrying('recoverLapsed', async (until) => {
