@@ -5,6 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../api/types';
+import { checkDate, checkOptions as checkOptionsObject } from '../api/arguments';
 import { RunValidationError } from '../errors';
 import { cutoffStatement, purgeBatchStatement, purgeCountStatement, type PurgeSpec } from '../sql/purge';
 import { atomically, read, write } from './executor';
@@ -24,24 +25,20 @@ export interface PurgeOptions {
   onBatch?: (purgedSoFar: number) => void;
 }
 
-const KEYS = new Set(['olderThanSeconds', 'before', 'statuses', 'batchSize', 'dryRun', 'onBatch']);
+const KEYS = ['olderThanSeconds', 'before', 'statuses', 'batchSize', 'dryRun', 'onBatch'] as const;
 export const DEFAULT_PURGE_BATCH = 1000;
 const MAX_PURGE_BATCH = 10_000;
 const MAX_AGE_SECONDS = 400 * 365 * 86_400;
 
 function checkOptions(options: unknown): Required<Pick<PurgeOptions, 'batchSize' | 'dryRun'>> & PurgeOptions & { statuses: RunStatus[] } {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw RunValidationError.of('options', 'must be an object');
-  for (const key of Object.keys(options)) if (!KEYS.has(key)) throw RunValidationError.of(`options.${key.slice(0, 40)}`, `is not an option (${[...KEYS].join(', ')})`);
-  const o = options as PurgeOptions;
+  const o = checkOptionsObject(options, 'options', KEYS) as PurgeOptions;
   const hasAge = o.olderThanSeconds !== undefined;
   const hasBefore = o.before !== undefined;
   if (hasAge === hasBefore) throw RunValidationError.of('options', 'needs exactly one of olderThanSeconds and before');
   if (hasAge && (typeof o.olderThanSeconds !== 'number' || !Number.isFinite(o.olderThanSeconds) || o.olderThanSeconds < 0 || o.olderThanSeconds > MAX_AGE_SECONDS)) {
     throw RunValidationError.of('options.olderThanSeconds', `must be a number of seconds from 0 to ${MAX_AGE_SECONDS}`);
   }
-  if (hasBefore && !(o.before instanceof Date && Number.isFinite(o.before.getTime()) && o.before.getUTCFullYear() >= 1970 && o.before.getUTCFullYear() <= 9999)) {
-    throw RunValidationError.of('options.before', 'must be a valid Date from 1970 to 9999');
-  }
+  const before = hasBefore ? checkDate(o.before, 'options.before') : undefined;
   let statuses: RunStatus[] = [...TERMINAL_STATUSES];
   if (o.statuses !== undefined) {
     if (!Array.isArray(o.statuses) || o.statuses.length === 0) throw RunValidationError.of('options.statuses', 'must be a non-empty array of terminal statuses');
@@ -57,7 +54,7 @@ function checkOptions(options: unknown): Required<Pick<PurgeOptions, 'batchSize'
   }
   if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') throw RunValidationError.of('options.dryRun', 'must be a boolean');
   if (o.onBatch !== undefined && typeof o.onBatch !== 'function') throw RunValidationError.of('options.onBatch', 'must be a function');
-  return { ...o, statuses, batchSize, dryRun: o.dryRun ?? false };
+  return { ...o, before, statuses, batchSize, dryRun: o.dryRun ?? false };
 }
 
 /** Deletes (or, with `dryRun`, counts) the terminal runs the options select; returns how many. */
