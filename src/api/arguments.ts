@@ -62,6 +62,26 @@ export function unstorableStringReason(s: string): string | null {
   return null;
 }
 
+/** PostgreSQL keeps at most this many bytes of an identifier (NAMEDATALEN - 1) and cuts longer ones. */
+export const IDENTIFIER_MAX_BYTES = 63;
+
+/**
+ * Why `value` is not a schema name the store can put its tables in, or null: a non-empty string of at
+ * most 63 bytes of UTF-8 (PostgreSQL would cut a longer one), not starting with `pg_` (reserved),
+ * without `.` (MikroORM splits `schema.table` at it), quotes or backslashes (MikroORM writes some
+ * names into string literals) or control characters.
+ */
+export function schemaNameReason(value: unknown): string | null {
+  if (typeof value !== 'string') return `must be a string (a PostgreSQL schema name), got ${excerpt(value)}`;
+  if (value.length === 0) return 'must be a non-empty string';
+  const unstorable = unstorableStringReason(value);
+  if (unstorable !== null) return unstorable;
+  if (Buffer.byteLength(value, 'utf8') > IDENTIFIER_MAX_BYTES) return `must be at most ${IDENTIFIER_MAX_BYTES} bytes of UTF-8`;
+  if (/[."'\\\p{Cc}]/u.test(value)) return 'must not contain dots, quotes, backslashes or control characters';
+  if (/^pg_/i.test(value)) return "must not start with 'pg_' (reserved by PostgreSQL)";
+  return null;
+}
+
 /** Why `value` is not an id (a non-empty storable string of at most `ID_MAX_LENGTH` UTF-16 units), or null. */
 export function idReason(value: unknown): string | null {
   if (typeof value !== 'string') return `must be a non-empty string, got ${excerpt(value)}`;

@@ -25,7 +25,9 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { RunStoreUnavailableError } from '../errors';
 import { runStoreSettingsOf } from '../settings';
+import { quotedSchema } from '../entities/schema-names';
 import type { Statement } from '../sql/statement';
+import { inSchema } from '../sql/tables';
 import { pgErrorOf, translateDbError, type FailureContext } from './db-errors';
 
 export type Row = Record<string, unknown>;
@@ -101,7 +103,21 @@ export async function transaction<T>(em: EntityManager, fn: (tx: EntityManager) 
 /** Delays between attempts of a retried statement (ms); jittered by up to half. */
 const BACKOFF_MS = [20, 100, 400];
 
-async function run<T extends Row>(em: EntityManager, statement: Statement, isWrite: boolean, threadId?: string, from: ReadFrom = 'primary'): Promise<T[]> {
+/**
+ * The schema of the store's tables, as MikroORM resolves it for the store's entities (its query
+ * builder's order): the entity's own `schema` (unless the wildcard `*`), else the entity manager's
+ * (`em.fork({ schema })`), else the config's `schema` — quoted, or `null` for none (`public` too,
+ * which MikroORM leaves unqualified as well). A name the store cannot carry is a
+ * `RunValidationError` on `schema`, before any statement is sent.
+ */
+export function storeSchemaOf(em: EntityManager): string | null {
+  const own = em.getMetadata().find('RunObject')?.schema;
+  return quotedSchema((own && own !== '*' ? own : undefined) ?? em.schema ?? em.config.get('schema'));
+}
+
+async function run<T extends Row>(em: EntityManager, unqualified: Statement, isWrite: boolean, threadId?: string, from: ReadFrom = 'primary'): Promise<T[]> {
+  // every statement's tables in the store's schema: the text sent, logged and named (a name per schema)
+  const statement: Statement = { sql: inSchema(unqualified.sql, storeSchemaOf(em)), params: unqualified.params };
   const context: FailureContext = { write: isWrite, inCallerTransaction: em.getTransactionContext() !== undefined, threadId };
   const settings = runStoreSettingsOf(em);
   const retries = context.inCallerTransaction ? 0 : settings.retries;

@@ -10,6 +10,7 @@
  */
 import type { AggregateFilter } from '../api/list-query';
 import type { Statement } from './statement';
+import { TABLE } from './tables';
 
 /** The filter's conditions on the run `r`: scope, then the created-at window (compared in SQL: `to_timestamp` takes the unix seconds as given). */
 export function filterConds(filter: AggregateFilter, params: unknown[]): string[] {
@@ -31,7 +32,7 @@ const where = (conds: string[]) => (conds.length ? ` where ${conds.join(' and ')
 export function countByStatusStatement(filter: AggregateFilter): Statement {
   const params: unknown[] = [];
   const conds = filterConds(filter, params);
-  return { sql: `select r."status", count(*) as "runs" from "run_object" r${where(conds)} group by r."status"`, params };
+  return { sql: `select r."status", count(*) as "runs" from ${TABLE.run_object} r${where(conds)} group by r."status"`, params };
 }
 
 /** One row `{ runs, prompt_tokens, completion_tokens, total_tokens }` (bigints, as strings from pg). */
@@ -44,7 +45,7 @@ export function usageTotalsStatement(filter: AggregateFilter): Statement {
       'coalesce(sum(u."prompt_tokens"), 0) as "prompt_tokens", ' +
       'coalesce(sum(u."completion_tokens"), 0) as "completion_tokens", ' +
       'coalesce(sum(u."total_tokens"), 0) as "total_tokens" ' +
-      `from "run_object" r left join "run_usage" u on u."id" = r."usage_id"${where(conds)}`,
+      `from ${TABLE.run_object} r left join ${TABLE.run_usage} u on u."id" = r."usage_id"${where(conds)}`,
     params,
   };
 }

@@ -1,3 +1,4 @@
+import { TABLE } from './tables';
 /**
  * The API object of a run, built by PostgreSQL: one `json` value per run row, with exactly the
  * keys, values and key order of `toApiRun` (api/mapping.ts) applied to the managed graph of the
@@ -35,11 +36,11 @@ const API_RUN_PAIRS: readonly (readonly [string, string])[] = [
       arrayOf(
         `select json_agg(json_build_object('id', c."call_id", 'type', c."type", 'function', ` +
           `json_build_object('name', c."function_name", 'arguments', c."function_arguments")) order by c."position") ` +
-          `from "run_tool_call" c where c."required_action_id" = a."id"`,
+          `from ${TABLE.run_tool_call} c where c."required_action_id" = a."id"`,
       ) +
-      `)) from "run_required_action" a where a."id" = r."required_action_id")`,
+      `)) from ${TABLE.run_required_action} a where a."id" = r."required_action_id")`,
   ],
-  ['last_error', `(select json_build_object('code', e."code", 'message', e."message") from "run_last_error" e where e."id" = r."last_error_id")`],
+  ['last_error', `(select json_build_object('code', e."code", 'message', e."message") from ${TABLE.run_last_error} e where e."id" = r."last_error_id")`],
   ['expires_at', seconds('r."expires_at"')],
   ['started_at', seconds('r."started_at"')],
   ['cancelled_at', seconds('r."cancelled_at"')],
@@ -48,7 +49,7 @@ const API_RUN_PAIRS: readonly (readonly [string, string])[] = [
   [
     'incomplete_details',
     `(select case when d."reason" is null then '{}'::json else json_build_object('reason', d."reason") end ` +
-      `from "run_incomplete_details" d where d."id" = r."incomplete_details_id")`,
+      `from ${TABLE.run_incomplete_details} d where d."id" = r."incomplete_details_id")`,
   ],
   ['model', 'r."model"'],
   ['instructions', 'r."instructions"'],
@@ -58,14 +59,14 @@ const API_RUN_PAIRS: readonly (readonly [string, string])[] = [
       `select json_agg(case t."type" when 'function' then json_build_object('type', t."type", 'function', t."function") ` +
         `when 'file_search' then case when t."file_search" is null then json_build_object('type', t."type") ` +
         `else json_build_object('type', t."type", 'file_search', t."file_search") end ` +
-        `else json_build_object('type', t."type") end order by t."position") from "run_tool" t where t."run_id" = r."id"`,
+        `else json_build_object('type', t."type") end order by t."position") from ${TABLE.run_tool} t where t."run_id" = r."id"`,
     ),
   ],
   ['metadata', 'r."metadata"'],
   [
     'usage',
     `(select json_build_object('prompt_tokens', u."prompt_tokens", 'completion_tokens', u."completion_tokens", 'total_tokens', u."total_tokens") ` +
-      `from "run_usage" u where u."id" = r."usage_id")`,
+      `from ${TABLE.run_usage} u where u."id" = r."usage_id")`,
   ],
   ['temperature', 'r."temperature"'],
   ['top_p', 'r."top_p"'],
@@ -74,24 +75,24 @@ const API_RUN_PAIRS: readonly (readonly [string, string])[] = [
   [
     'truncation_strategy',
     `(select case when s."has_last_messages" then json_build_object('type', s."type", 'last_messages', s."last_messages") ` +
-      `else json_build_object('type', s."type") end from "run_truncation_strategy" s where s."id" = r."truncation_strategy_id")`,
+      `else json_build_object('type', s."type") end from ${TABLE.run_truncation_strategy} s where s."id" = r."truncation_strategy_id")`,
   ],
   [
     'tool_choice',
     `(select case when k."mode" is not null then to_json(k."mode") ` +
       `when k."function_name" is not null then json_build_object('type', k."type", 'function', json_build_object('name', k."function_name")) ` +
-      `else json_build_object('type', k."type") end from "run_tool_choice" k where k."id" = r."tool_choice_id")`,
+      `else json_build_object('type', k."type") end from ${TABLE.run_tool_choice} k where k."id" = r."tool_choice_id")`,
   ],
   ['parallel_tool_calls', 'r."parallel_tool_calls"'],
   [
     'response_format',
     `(select case p."type" when 'auto' then to_json(p."type") ` +
       `when 'json_schema' then json_build_object('type', p."type", 'json_schema', p."json_schema") ` +
-      `else json_build_object('type', p."type") end from "run_response_format" p where p."id" = r."response_format_id")`,
+      `else json_build_object('type', p."type") end from ${TABLE.run_response_format} p where p."id" = r."response_format_id")`,
   ],
 ];
 
-const FILE_IDS = arrayOf(`select json_agg(f."file_id" order by f."position") from "run_file_id" f where f."run_id" = r."id"`);
+const FILE_IDS = arrayOf(`select json_agg(f."file_id" order by f."position") from ${TABLE.run_file_id} f where f."run_id" = r."id"`);
 
 const objectOf = (pairs: readonly (readonly [string, string])[]) => `json_build_object(${pairs.map(([key, value]) => `'${key}', ${value}`).join(', ')})`;
 

@@ -4,6 +4,7 @@ import { PART_ID_COLUMNS, RUN_GRAPH_COLUMNS, staleColumn } from './run-graph';
 import { LEASE_EXPIRY } from './lease';
 import { statusList, type Statement } from './statement';
 import { setClauses } from './transition';
+import { BARE } from './tables';
 
 /**
  * `claimNext`: the oldest free `queued` run (not past `expires_at`), locked with `skip locked` so
@@ -33,8 +34,8 @@ export function claimStatement(filters: { assistantId?: string; model?: string }
     set.sql.push('lease_owner = null', 'lease_expires_at = null');
   }
   const sql =
-    `with picked as materialized (select id, ctid from run_object where ${where} order by created_at, id limit 1 for update skip locked)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
+    `with picked as materialized (select id, ctid from ${BARE.run_object} where ${where} order by created_at, id limit 1 for update skip locked)` +
+    `, upd as (update ${BARE.run_object} r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
     ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')} from upd r join picked on picked.id = r.id`;
   return { sql, params: [...params, ...set.params] };
 }

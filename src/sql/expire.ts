@@ -1,6 +1,7 @@
 import { ACTIVE_STATUSES } from '../api/types';
 import { statusList, type Statement } from './statement';
 import { setClauses } from './transition';
+import { BARE } from './tables';
 
 /** The most runs one `expireOverdue` statement moves; `expireOverdue` sends batches until one comes back short. */
 export const EXPIRE_BATCH_SIZE = 500;
@@ -19,9 +20,9 @@ export function expireStatement(cutoff?: Date | string): Statement {
   const set = setClauses('expire', 'r.status');
   const sql =
     'with cutoff as materialized (select coalesce(?::timestamptz, statement_timestamp()) as at)' +
-    `, due as materialized (select id from run_object where status in (${active}) and expires_at <= (select at from cutoff)` +
+    `, due as materialized (select id from ${BARE.run_object} where status in (${active}) and expires_at <= (select at from cutoff)` +
     ` order by expires_at limit ${EXPIRE_BATCH_SIZE} for update skip locked)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')} from due where r.id = due.id and r.status in (${active}) returning r.id)` +
+    `, upd as (update ${BARE.run_object} r set ${set.sql.join(', ')} from due where r.id = due.id and r.status in (${active}) returning r.id)` +
     ' select (select count(*)::int from upd) as expired, (select at::text from cutoff) as cutoff';
   return { sql, params: [cutoff instanceof Date ? cutoff.toISOString() : (cutoff ?? null)] };
 }

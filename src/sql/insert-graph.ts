@@ -25,9 +25,10 @@ import { randomUUID } from 'node:crypto';
 import type { RunObject } from '../entities/run-object.entity';
 import type { ApiRunInput } from '../api/types';
 import type { Statement } from './statement';
+import { TABLE, type StoreTable } from './tables';
 
 interface TableSpec {
-  table: string;
+  table: StoreTable;
   /** `column type` pairs, in the order of the rows' values. */
   columns: readonly (readonly [string, string])[];
 }
@@ -202,7 +203,7 @@ const valueOf = (type: string, i: number): string => `(x->>${i})::${type}`;
 function insertFrom(spec: TableSpec, { values = {}, from = '', alias = '' }: { values?: Record<string, string>; from?: string; alias?: string } = {}): string {
   const cols = spec.columns.map(([name]) => `"${name}"`).join(', ');
   const selected = spec.columns.map(([name, type], i) => values[name] ?? valueOf(type, i)).join(', ');
-  return `insert into "${spec.table}"${alias && ` as ${alias}`} (${cols}) select ${selected} from jsonb_array_elements(?::jsonb) as x${from}`;
+  return `insert into ${TABLE[spec.table]}${alias && ` as ${alias}`} (${cols}) select ${selected} from jsonb_array_elements(?::jsonb) as x${from}`;
 }
 
 /** How a graph statement writes its runs (default: new runs only, with the times the rows carry). */
@@ -264,7 +265,7 @@ function runInsert(write: GraphWrite): { sql: string; params: unknown[] } {
   if (write.replace) {
     const set = spec.columns.filter(([name]) => name !== 'id').map(([name]) => `"${name}" = excluded."${name}"`);
     set.push(...NOT_IN_THE_API_OBJECT);
-    sql += ` on conflict ("id") do update set ${set.join(', ')} where r.ctid = (select s.ctid from "${spec.table}" s where s."id" = excluded."id")`;
+    sql += ` on conflict ("id") do update set ${set.join(', ')} where r.ctid = (select s.ctid from ${TABLE[spec.table]} s where s."id" = excluded."id")`;
   }
   const keys = [...new Set(Object.values(WRITTEN_RUN_KEY).map(([, column]) => column))].filter((c) => c !== 'id');
   sql += ` returning "id", "created_at", "expires_at", ${keys.map((c) => `"${c}"`).join(', ')}`;
@@ -291,7 +292,7 @@ export function insertRowsStatement(rows: InsertRows, write: GraphWrite = {}): S
   const params: unknown[] = [...run.params, JSON.stringify(rows.run)];
   for (const name of Object.keys(WRITTEN_RUN_KEY) as (keyof typeof WRITTEN_RUN_KEY)[]) {
     const collection = write.replace && (COLLECTIONS as readonly string[]).includes(name);
-    if (collection) ctes.push(`d_${name} as (delete from "${TABLES[name].table}" t using i_run where t."run_id" = i_run."id" returning 1)`);
+    if (collection) ctes.push(`d_${name} as (delete from ${TABLE[TABLES[name].table]} t using i_run where t."run_id" = i_run."id" returning 1)`);
     if (rows[name].length === 0) continue;
     let sql = insertFrom(TABLES[name]);
     if (write.replace) {

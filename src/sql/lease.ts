@@ -5,6 +5,7 @@
  */
 import type { LeaseToken } from '../api/types';
 import { Params, type Statement } from './statement';
+import { BARE } from './tables';
 
 /** The lease's new expiry: `leaseSeconds` (a parameter, bound after the text's earlier ones) from now. */
 export const LEASE_EXPIRY = 'clock_timestamp() + make_interval(secs => ?::double precision)';
@@ -29,8 +30,8 @@ export function heartbeatStatement(runId: string, lease: LeaseToken & { leaseSec
   const p = new Params();
   const held = leaseHeld(p, lease);
   const sql =
-    `with cur as materialized (select id, status, ${held} as held from run_object where id = ${p.add(runId)} for update)` +
-    `, upd as (update run_object r set lease_expires_at = ${LEASE_EXPIRY.replace('?', p.add(lease.leaseSeconds))} from cur ` +
+    `with cur as materialized (select id, status, ${held} as held from ${BARE.run_object} where id = ${p.add(runId)} for update)` +
+    `, upd as (update ${BARE.run_object} r set lease_expires_at = ${LEASE_EXPIRY.replace('?', p.add(lease.leaseSeconds))} from cur ` +
     `where r.id = cur.id and cur.held and cur.status in (${HELD_STATUSES}) returning r.lease_expires_at)` +
     ` select cur.status as "fromStatus", cur.held, upd.lease_expires_at as "leaseExpiresAt" from cur left join upd on true`;
   return { sql, params: p.values };

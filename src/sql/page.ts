@@ -17,6 +17,7 @@ import type { ExportFilter, ListSpec } from '../api/list-query';
 import { filterConds } from './aggregates';
 import { RUN_COLUMNS, type RunForm } from './run-graph';
 import { Params, type Statement } from './statement';
+import { TABLE } from './tables';
 
 /** The conditions that make the row aliased `alias` a member of the list (scope and status). */
 function membership(spec: ListSpec, alias: string, p: Params, statuses: ListSpec['statuses']): string[] {
@@ -33,7 +34,7 @@ function membership(spec: ListSpec, alias: string, p: Params, statuses: ListSpec
  */
 function cursorRow(spec: ListSpec, id: string, p: Params): string {
   const conds = [`c."id" = ${p.add(id)}`, ...membership(spec, 'c', p, spec.statuses)];
-  return `(select c."created_at", c."id" from "run_object" c where ${conds.join(' and ')})`;
+  return `(select c."created_at", c."id" from ${TABLE.run_object} c where ${conds.join(' and ')})`;
 }
 
 /** Whether the page is fetched backwards (only `before`: the runs just before it, nearest first). */
@@ -52,7 +53,7 @@ function branch(spec: ListSpec, statuses: ListSpec['statuses'], columns: string,
   if (spec.after !== null) conds.push(`(r."created_at", r."id") ${along} ${cursorRow(spec, spec.after, p)}`);
   if (spec.before !== null) conds.push(`(r."created_at", r."id") ${back} ${cursorRow(spec, spec.before, p)}`);
   return (
-    `select ${columns} from "run_object" r where ${conds.join(' and ')} ` +
+    `select ${columns} from ${TABLE.run_object} r where ${conds.join(' and ')} ` +
     `order by r."created_at" ${dir}, r."id" ${dir} limit ${spec.limit + 1}`
   );
 }
@@ -93,7 +94,7 @@ function pageIds(spec: ListSpec): Statement {
 export function pageStatement(spec: ListSpec, form: RunForm): Statement {
   const ids = pageIds(spec);
   return {
-    sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."id" = any(array(${ids.sql})) order by r."created_at" ${spec.order}, r."id" ${spec.order}`,
+    sql: `select ${RUN_COLUMNS[form]} from ${TABLE.run_object} r where r."id" = any(array(${ids.sql})) order by r."created_at" ${spec.order}, r."id" ${spec.order}`,
     params: ids.params,
   };
 }
@@ -124,7 +125,7 @@ export function exportPageStatement(filter: ExportFilter, cursor: ExportCursor |
   params.push(limit);
   return {
     sql:
-      `select ${RUN_COLUMNS.api}, r."created_at"::text as "cursor_at" from "run_object" r` +
+      `select ${RUN_COLUMNS.api}, r."created_at"::text as "cursor_at" from ${TABLE.run_object} r` +
       `${conds.length ? ` where ${conds.join(' and ')}` : ''} order by r."created_at", r."id" limit ?`,
     params,
   };
@@ -134,7 +135,7 @@ export function exportPageStatement(filter: ExportFilter, cursor: ExportCursor |
 export function cursorCheckStatement(spec: ListSpec): Statement {
   const p = new Params();
   const found = (id: string | null) =>
-    id === null ? 'true' : `exists (select 1 from "run_object" c where ${[`c."id" = ${p.add(id)}`, ...membership(spec, 'c', p, spec.statuses)].join(' and ')})`;
+    id === null ? 'true' : `exists (select 1 from ${TABLE.run_object} c where ${[`c."id" = ${p.add(id)}`, ...membership(spec, 'c', p, spec.statuses)].join(' and ')})`;
   const afterOk = found(spec.after);
   const beforeOk = found(spec.before);
   return { sql: `select ${afterOk} as after_ok, ${beforeOk} as before_ok`, params: p.values };

@@ -6,6 +6,7 @@
  */
 import type { RunStatus } from '../api/types';
 import { Params, statusList, type Statement } from './statement';
+import { TABLE } from './tables';
 
 export interface PurgeSpec {
   /** Terminal statuses only (the caller checks): an active run is never purged. */
@@ -22,8 +23,8 @@ export function purgeBatchStatement(spec: PurgeSpec, batchSize: number): Stateme
   const p = new Params();
   const where = doomed(spec, p);
   const sql =
-    `with doomed as materialized (select r."id" from "run_object" r where ${where} order by r."created_at", r."id" limit ${p.add(batchSize)} for update skip locked)` +
-    `, gone as (delete from "run_object" r using doomed where r."id" = doomed."id" and r."status" in (${statusList(spec.statuses)}) returning r."id")` +
+    `with doomed as materialized (select r."id" from ${TABLE.run_object} r where ${where} order by r."created_at", r."id" limit ${p.add(batchSize)} for update skip locked)` +
+    `, gone as (delete from ${TABLE.run_object} r using doomed where r."id" = doomed."id" and r."status" in (${statusList(spec.statuses)}) returning r."id")` +
     ' select count(*)::int as "purged" from gone';
   return { sql, params: p.values };
 }
@@ -31,7 +32,7 @@ export function purgeBatchStatement(spec: PurgeSpec, batchSize: number): Stateme
 /** How many runs a purge would delete now (`--dry-run`); one row `{ runs }`. */
 export function purgeCountStatement(spec: PurgeSpec): Statement {
   const p = new Params();
-  return { sql: `select count(*)::int as "runs" from "run_object" r where ${doomed(spec, p)}`, params: p.values };
+  return { sql: `select count(*)::int as "runs" from ${TABLE.run_object} r where ${doomed(spec, p)}`, params: p.values };
 }
 
 /** The cutoff `seconds` before now on the database's clock, as text (one row `{ before }`). */

@@ -2,6 +2,7 @@ import { TRANSITIONS } from '../lifecycle/transitions';
 import { HELD_STATUSES } from './lease';
 import { Params, type Statement } from './statement';
 import { setClausesOf } from './transition';
+import { BARE } from './tables';
 
 /**
  * `recoverLapsed`, one batch: up to `batchSize` runs held by a worker (`in_progress`, `cancelling`)
@@ -27,11 +28,11 @@ export function recoverStatement(maxAttempts: number, batchSize: number): Statem
   const lapsed = (a: string) => `${a}status in (${HELD_STATUSES}) and ${a}lease_expires_at is not null and ${a}lease_expires_at <= statement_timestamp()`;
   const sql =
     `with due as materialized (select id, case when status = 'cancelling' then '${cancelled}' when attempt >= ${p.add(maxAttempts)}::int then '${failed}' else '${queued}' end as target, ` +
-    `gen_random_uuid() as error_id from run_object where ${lapsed('')} order by lease_expires_at limit ${p.add(batchSize)}::int for update skip locked)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')}, lease_owner = case due.target when '${queued}' then null else r.lease_owner end, lease_expires_at = null, ` +
+    `gen_random_uuid() as error_id from ${BARE.run_object} where ${lapsed('')} order by lease_expires_at limit ${p.add(batchSize)}::int for update skip locked)` +
+    `, upd as (update ${BARE.run_object} r set ${set.sql.join(', ')}, lease_owner = case due.target when '${queued}' then null else r.lease_owner end, lease_expires_at = null, ` +
     `last_error_id = case due.target when '${failed}' then due.error_id else r.last_error_id end ` +
     `from due where r.id = due.id and ${lapsed('r.')} returning r.status, r.attempt, due.error_id)` +
-    `, ins_error as (insert into run_last_error (id, code, message) select error_id, 'server_error', ` +
+    `, ins_error as (insert into ${BARE.run_last_error} (id, code, message) select error_id, 'server_error', ` +
     `'The run''s worker stopped responding after ' || attempt || case when attempt = 1 then ' attempt.' else ' attempts.' end from upd where status = '${failed}')` +
     ` select count(*) filter (where status = '${queued}')::int as requeued, count(*) filter (where status = '${failed}')::int as failed, ` +
     `count(*) filter (where status = '${cancelled}')::int as cancelled from upd`;

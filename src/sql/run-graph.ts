@@ -13,6 +13,7 @@
  */
 import { API_RUN_COLUMNS } from './api-run';
 import type { Statement } from './statement';
+import { TABLE, type StoreTable } from './tables';
 
 /** The to-one parts a transition may write in the same statement that reads the graph. */
 export type WrittenPart = 'requiredAction' | 'lastError' | 'incompleteDetails' | 'usage';
@@ -37,10 +38,10 @@ export function runGraphColumns(sources: PartSources = {}): string {
     ? `(select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select ${toolCallJson} from ${sources.requiredAction[1]} c), '[]'::json)) ` +
       `from ${sources.requiredAction[0]} a) as "requiredAction"`
     : `(select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select ${toolCallJson} ` +
-      `from "run_tool_call" c where c."required_action_id" = a."id"), '[]'::json)) ` +
-      `from "run_required_action" a where a."id" = r."required_action_id") as "requiredAction"`;
-  const from = (part: Exclude<WrittenPart, 'requiredAction'>, table: string, alias: string, column: string) =>
-    sources[part] ? `${sources[part]} ${alias}` : `"${table}" ${alias} where ${alias}."id" = r."${column}"`;
+      `from ${TABLE.run_tool_call} c where c."required_action_id" = a."id"), '[]'::json)) ` +
+      `from ${TABLE.run_required_action} a where a."id" = r."required_action_id") as "requiredAction"`;
+  const from = (part: Exclude<WrittenPart, 'requiredAction'>, table: StoreTable, alias: string, column: string) =>
+    sources[part] ? `${sources[part]} ${alias}` : `${TABLE[table]} ${alias} where ${alias}."id" = r."${column}"`;
   return [
     'r."id"',
     'r."object"',
@@ -59,9 +60,9 @@ export function runGraphColumns(sources: PartSources = {}): string {
     'r."model"',
     'r."instructions"',
     `coalesce((select json_agg(json_build_object('id', t."id", 'run', t."run_id", 'position', t."position", 'type', t."type", ` +
-      `'function', t."function", 'fileSearch', t."file_search") order by t."position") from "run_tool" t where t."run_id" = r."id"), '[]'::json) as "tools"`,
+      `'function', t."function", 'fileSearch', t."file_search") order by t."position") from ${TABLE.run_tool} t where t."run_id" = r."id"), '[]'::json) as "tools"`,
     `coalesce((select json_agg(json_build_object('id', f."id", 'run', f."run_id", 'position', f."position", 'fileId', f."file_id") order by f."position") ` +
-      `from "run_file_id" f where f."run_id" = r."id"), '[]'::json) as "fileIds"`,
+      `from ${TABLE.run_file_id} f where f."run_id" = r."id"), '[]'::json) as "fileIds"`,
     'r."carries_file_ids" as "carriesFileIds"',
     'r."metadata"',
     `(select json_build_object('id', u."id", 'promptTokens', u."prompt_tokens", 'completionTokens', u."completion_tokens", 'totalTokens', u."total_tokens") ` +
@@ -71,11 +72,11 @@ export function runGraphColumns(sources: PartSources = {}): string {
     'r."max_prompt_tokens" as "maxPromptTokens"',
     'r."max_completion_tokens" as "maxCompletionTokens"',
     `(select json_build_object('id', s."id", 'type', s."type", 'lastMessages', s."last_messages", 'hasLastMessages', s."has_last_messages") ` +
-      `from "run_truncation_strategy" s where s."id" = r."truncation_strategy_id") as "truncationStrategy"`,
+      `from ${TABLE.run_truncation_strategy} s where s."id" = r."truncation_strategy_id") as "truncationStrategy"`,
     `(select json_build_object('id', k."id", 'mode', k."mode", 'type', k."type", 'functionName', k."function_name") ` +
-      `from "run_tool_choice" k where k."id" = r."tool_choice_id") as "toolChoice"`,
+      `from ${TABLE.run_tool_choice} k where k."id" = r."tool_choice_id") as "toolChoice"`,
     'r."parallel_tool_calls" as "parallelToolCalls"',
-    `(select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema") from "run_response_format" p where p."id" = r."response_format_id") as "responseFormat"`,
+    `(select json_build_object('id', p."id", 'type', p."type", 'jsonSchema', p."json_schema") from ${TABLE.run_response_format} p where p."id" = r."response_format_id") as "responseFormat"`,
     'r."lease_owner" as "leaseOwner"',
     'r."lease_expires_at" as "leaseExpiresAt"',
     'r."attempt"',
@@ -116,7 +117,7 @@ export const PART_ID_COLUMNS = PART_NAMES.map((part) => `r."${PART_ID_COLUMN[par
  * replace (`importRun`) rewrites — is as of the snapshot: such a graph is reloaded (`freshGraphRow`).
  */
 export const staleColumn = (locked: string): string =>
-  `(select snap.ctid from "run_object" snap where snap."id" = ${locked}."id") is distinct from ${locked}."ctid" as "stale"`;
+  `(select snap.ctid from ${TABLE.run_object} snap where snap."id" = ${locked}."id") is distinct from ${locked}."ctid" as "stale"`;
 
 /**
  * The graph row of a result row of `runGraphColumns` + `PART_ID_COLUMNS` + `staleColumn` (and any
@@ -144,5 +145,5 @@ export const RUN_COLUMNS: Readonly<Record<RunForm, string>> = { graph: RUN_GRAPH
 
 /** The run with id `runId` and all its parts: one row, or none. */
 export function selectRunStatement(runId: string, form: RunForm): Statement {
-  return { sql: `select ${RUN_COLUMNS[form]} from "run_object" r where r."id" = ?`, params: [runId] };
+  return { sql: `select ${RUN_COLUMNS[form]} from ${TABLE.run_object} r where r."id" = ?`, params: [runId] };
 }

@@ -31,6 +31,7 @@ import { PART_ID_COLUMNS, runGraphColumns, staleColumn, type PartSources } from 
 import type { LeaseToken, RunStatus } from '../api/types';
 import { leaseHeld } from './lease';
 import { Params, statusList, type Statement } from './statement';
+import { BARE } from './tables';
 
 /** An owned row to insert together with the transition (its id is generated in the process). */
 export interface SubObjectRows {
@@ -107,25 +108,25 @@ function subObjectInserts(rows: SubObjectRows): Statement {
   const ctes: string[] = [];
   const params: unknown[] = [];
   if (rows.requiredAction) {
-    ctes.push(`ins_action as (insert into run_required_action (id, type) select ?::uuid, 'submit_tool_outputs' from upd returning *)`);
+    ctes.push(`ins_action as (insert into ${BARE.run_required_action} (id, type) select ?::uuid, 'submit_tool_outputs' from upd returning *)`);
     params.push(rows.requiredAction.id);
     ctes.push(
-      `ins_calls as (insert into run_tool_call (id, required_action_id, position, call_id, type, function_name, function_arguments) ` +
+      `ins_calls as (insert into ${BARE.run_tool_call} (id, required_action_id, position, call_id, type, function_name, function_arguments) ` +
         `select (c.e->>'rowId')::uuid, ?::uuid, (c.o - 1)::int, c.e->>'id', 'function', c.e->>'name', c.e->>'arguments' ` +
         `from upd, jsonb_array_elements(?::jsonb) with ordinality as c(e, o) returning *)`,
     );
     params.push(rows.requiredAction.id, JSON.stringify(rows.requiredAction.calls));
   }
   if (rows.lastError) {
-    ctes.push(`ins_error as (insert into run_last_error (id, code, message) select ?::uuid, ?, ? from upd returning *)`);
+    ctes.push(`ins_error as (insert into ${BARE.run_last_error} (id, code, message) select ?::uuid, ?, ? from upd returning *)`);
     params.push(rows.lastError.id, rows.lastError.code, rows.lastError.message);
   }
   if (rows.incompleteDetails) {
-    ctes.push(`ins_details as (insert into run_incomplete_details (id, reason) select ?::uuid, ?::text from upd returning *)`);
+    ctes.push(`ins_details as (insert into ${BARE.run_incomplete_details} (id, reason) select ?::uuid, ?::text from upd returning *)`);
     params.push(rows.incompleteDetails.id, rows.incompleteDetails.reason);
   }
   if (rows.usage) {
-    ctes.push(`ins_usage as (insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens) select ?::uuid, ?::int, ?::int, ?::int from upd returning *)`);
+    ctes.push(`ins_usage as (insert into ${BARE.run_usage} (id, prompt_tokens, completion_tokens, total_tokens) select ?::uuid, ?::int, ?::int, ?::int from upd returning *)`);
     params.push(rows.usage.id, rows.usage.promptTokens, rows.usage.completionTokens, rows.usage.totalTokens);
   }
   return { sql: ctes.map((c) => `, ${c}`).join(' '), params };
@@ -150,11 +151,11 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   const p = new Params();
   const held = lease ? `, ${leaseHeld(p, lease)} as lease_held` : '';
   const params: unknown[] = [...p.values, runId];
-  let sql = `with cur as materialized (select id, status, required_action_id, ctid${held} from run_object where id = ? for update)`;
+  let sql = `with cur as materialized (select id, status, required_action_id, ctid${held} from ${BARE.run_object} where id = ? for update)`;
   let check = lease ? ' and cur.lease_held' : '';
   if (toolOutputIds) {
     sql +=
-      ', pending as materialized (select c.call_id from run_tool_call c join cur on c.required_action_id = cur.required_action_id)' +
+      `, pending as materialized (select c.call_id from ${BARE.run_tool_call} c join cur on c.required_action_id = cur.required_action_id)` +
       ', given as materialized (select g.call_id from jsonb_array_elements_text(?::jsonb) as g(call_id))' +
       ', matches as (select exists (select 1 from pending)' +
       ' and not exists (select call_id from pending except select call_id from given)' +
@@ -162,7 +163,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
     params.push(JSON.stringify(toolOutputIds));
     check += ' and (select ok from matches)';
   }
-  sql += `, upd as (update run_object r set ${set.sql.join(', ')} from cur where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
+  sql += `, upd as (update ${BARE.run_object} r set ${set.sql.join(', ')} from cur where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
   params.push(...set.params);
   sql += inserts.sql;
   params.push(...inserts.params);

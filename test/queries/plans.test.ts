@@ -9,6 +9,7 @@ import { listSpec, type ListSpec } from '../../src/api/list-query';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { pageStatement } from '../../src/sql/page';
 import type { RunForm } from '../../src/sql/run-graph';
+import { inSchema } from '../../src/sql/tables';
 import type { RunRepository } from '../../src/repositories/run.repository';
 import { useTestDatabase } from '../support/test-database';
 import { recordingOrm } from '../support/recording-orm';
@@ -190,7 +191,7 @@ describe('named statements: the generic plan of each page statement reads its in
   it.each(specs.flatMap(([name, spec, index]) => forms.map((form) => [`${name} (${form})`, spec, index, form] as const)))('%s', async (_name, spec, index, form) => {
     const statement = pageStatement(spec(), form);
     let n = 0;
-    const text = statement.sql.replace(/\?/g, () => `$${++n}`);
+    const text = inSchema(statement.sql, null).replace(/\?/g, () => `$${++n}`);
     const literal = (v: unknown) => `'${String(v).replace(/'/g, "''")}'`;
     const client = new Client({ connectionString: db.url });
     await client.connect();

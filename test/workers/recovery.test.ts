@@ -10,6 +10,7 @@ import { createInput, uid } from '../factories';
 import { ensureBuilt, runCli } from '../cli/support/cli';
 import { raceTally } from '../lifecycle/seed';
 import { recoverStatement } from '../../src/sql/recover';
+import { inSchema } from '../../src/sql/tables';
 import { useTestDatabase } from '../support/test-database';
 import { startWorker } from './support/worker';
 
@@ -121,7 +122,7 @@ describe('recoverLapsed', () => {
     await db.sql('analyze run_object');
     const statement = recoverStatement(3, 500);
     let n = 0;
-    const plan = await db.sql<{ 'QUERY PLAN': string }>(`explain ${statement.sql.replace(/\?/g, () => `$${++n}`)}`, [...statement.params]);
+    const plan = await db.sql<{ 'QUERY PLAN': string }>(`explain ${inSchema(statement.sql, null).replace(/\?/g, () => `$${++n}`)}`, [...statement.params]);
     const text = plan.map((r) => r['QUERY PLAN']).join('\n');
     expect(text).toMatch(/Index Scan using run_object_lease_expires_idx on run_object\s/);
     expect(text).not.toMatch(/Seq Scan on run_object/);
