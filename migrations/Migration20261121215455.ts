@@ -1,7 +1,7 @@
-import { Migration } from '@mikro-orm/migrations';
+import { StoreMigration } from '../src/store-migration';
 
 /** The run and its owned parts, the thread lock, the list and expiry indexes, the owned-parts trigger. */
-export class Migration20261121215455 extends Migration {
+export class Migration20261121215455 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`create table "run_incomplete_details" ("id" uuid not null, "reason" text check ("reason" in ('max_completion_tokens', 'max_prompt_tokens')) null, constraint "run_incomplete_details_pkey" primary key ("id"));`);

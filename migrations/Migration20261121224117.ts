@@ -1,7 +1,7 @@
-import { Migration } from '@mikro-orm/migrations';
+import { StoreMigration } from '../src/store-migration';
 
 /** Indexes for an assistant's runs filtered by status, and for usage totals over a created-at window. */
-export class Migration20261121224117 extends Migration {
+export class Migration20261121224117 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`create index "run_object_created_idx" on "run_object" ("created_at");`);

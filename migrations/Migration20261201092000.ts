@@ -1,4 +1,4 @@
-import { Migration } from '@mikro-orm/migrations';
+import { StoreMigration } from '../src/store-migration';
 
 /**
  * The lifecycle in the database: a status change that the transition table (src/lifecycle/
@@ -10,7 +10,7 @@ import { Migration } from '@mikro-orm/migrations';
  * The pairs are written out here on purpose (migrations never import the code); a test compares
  * them with the table.
  */
-export class Migration20261201092000 extends Migration {
+export class Migration20261201092000 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`create function "run_object_check_status"() returns trigger language plpgsql as $$

@@ -1,4 +1,4 @@
-import { Migration } from '@mikro-orm/migrations';
+import { StoreMigration } from '../src/store-migration';
 
 /**
  * Workers' leases: the run's owner, the lease's expiry and the attempt number (the fencing token),
@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations';
  * with the one status change recovery adds (`in_progress>queued`, the `recover` row of the
  * transition table). The pairs are written out on purpose (migrations never import the code).
  */
-export class Migration20261201094551 extends Migration {
+export class Migration20261201094551 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`alter table "run_object" add column "lease_owner" text null, add column "lease_expires_at" timestamptz(3) null, add column "attempt" int not null default 0;`);

@@ -1,4 +1,4 @@
-import { Migration } from '@mikro-orm/migrations';
+import { StoreMigration } from '../src/store-migration';
 
 /**
  * The open-ended JSON columns as `json` (kept as text, key order included) instead of `jsonb`
@@ -6,7 +6,7 @@ import { Migration } from '@mikro-orm/migrations';
  * written. `down` converts back (and sorts again). No index, default or trigger refers to these
  * columns; their CHECK constraints only test `is null`, which `json` has too.
  */
-export class Migration20261201094735 extends Migration {
+export class Migration20261201094735 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`alter table "run_response_format" alter column "json_schema" type json using ("json_schema"::json);`);
