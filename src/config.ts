@@ -3,6 +3,7 @@ import { ReflectMetadataProvider } from '@mikro-orm/core';
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import * as entities from './entities';
+import { quotedSchema } from './entities/schema-names';
 import { mapJsonText } from './entities/json-text.type';
 import { checkRunStoreSettings, RUN_STORE_SETTINGS_KEY, type RunStoreSettings } from './settings';
 
@@ -42,6 +43,9 @@ function connectionSettings(settings: RunStoreSettings): Record<string, number> 
  */
 export function runStoreConfig(overrides: Options = {}, settings: Partial<RunStoreSettings> = {}): Options {
   const checked = checkRunStoreSettings(settings);
+  // the schema of the store's tables is checked here too, so a bad name fails at configuration
+  // (a name from MIKRO_ORM_SCHEMA, merged by MikroORM.init later, is checked by its first statement)
+  quotedSchema(overrides.schema);
   const { migrations, discovery, pool, driverOptions, ...rest } = overrides;
   const driver = (driverOptions ?? {}) as Record<string, unknown>;
   return defineConfig({

@@ -17,11 +17,14 @@ export interface Command {
 /** Flags every command takes. */
 export const commonOptions = {
   'database-url': { type: 'string' },
+  schema: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 export const COMMON_HELP = `  --database-url URL   the database (default: $DATABASE_URL)
+  --schema NAME        the PostgreSQL schema of the store's tables, as the service's MikroORM \`schema\`
+                       (default: $MIKRO_ORM_SCHEMA, else none: the search path, usually public)
   -v, --verbose        stack traces on errors
   -h, --help           this help`;
 
@@ -40,9 +43,15 @@ export function parseFlags<O extends Options>(
   }
 }
 
-/** Opens the ORM on the command's database, runs `work`, and always closes it. */
-export async function withOrm<T>(flag: string | undefined, options: OpenOptions, work: (orm: MikroORM) => Promise<T>): Promise<T> {
-  const orm = await openOrm(resolveDatabaseUrl(flag), options);
+/** The common flags that choose the database and the store's schema. */
+export interface WhereFlags {
+  'database-url'?: string;
+  schema?: string;
+}
+
+/** Opens the ORM on the command's database (and schema), runs `work`, and always closes it. */
+export async function withOrm<T>(flags: WhereFlags, options: OpenOptions, work: (orm: MikroORM) => Promise<T>): Promise<T> {
+  const orm = await openOrm(resolveDatabaseUrl(flags['database-url']), { ...options, schema: flags.schema });
   try {
     return await work(orm);
   } finally {

@@ -5,7 +5,11 @@
  */
 import 'reflect-metadata';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { schemaNameReason } from '../api/arguments';
 import { runStoreConfig } from '../config';
+import { RunStoreUnavailableError } from '../errors';
+import { read } from '../repositories/executor';
+import { storeTablesStatement } from '../sql/tables';
 import type { RunStoreSettings } from '../settings';
 import { CliError, EXIT_USAGE, describeError, redactUrl } from './errors';
 
@@ -44,25 +48,40 @@ export interface OpenOptions {
   /** Create the database when it does not exist (MikroORM's `ensureDatabase`): only `migrate` does. */
   createDatabase?: boolean;
   settings?: Partial<RunStoreSettings>;
+  /** The schema of the store's tables (`--schema`); `undefined`: MikroORM's `MIKRO_ORM_SCHEMA`, else none. */
+  schema?: string;
 }
 
 /** An initialised ORM on `url`, connection checked; errors become one-line `CliError`s. */
 export async function openOrm(url: string, options: OpenOptions = {}): Promise<MikroORM> {
   let orm: MikroORM | undefined;
+  if (options.schema !== undefined) {
+    const reason = schemaNameReason(options.schema);
+    if (reason !== null) throw new CliError(`--schema ${reason}`, EXIT_USAGE);
+  }
   try {
     orm = await MikroORM.init(
       runStoreConfig(
-        { clientUrl: url, pool: { min: 0, max: 4 }, migrations: { silent: true }, ensureDatabase: options.createDatabase ?? false },
+        {
+          clientUrl: url,
+          pool: { min: 0, max: 4 },
+          migrations: { silent: true },
+          ensureDatabase: options.createDatabase ?? false,
+          ...(options.schema !== undefined ? { schema: options.schema } : {}),
+        },
         options.settings,
       ),
     );
     const check = await orm.checkConnection();
     if (!check.ok) throw check.error ?? new Error(check.reason);
     if (options.requireSchema !== false) {
-      const [row] = await orm.em.getConnection().execute<{ table: string | null }[]>(`select to_regclass('run_object')::text as "table"`);
-      if (!row?.table) {
+      try {
+        await read(orm.em.fork(), storeTablesStatement());
+      } catch (error) {
+        if (!(error instanceof RunStoreUnavailableError && error.reason === 'not_migrated')) throw error;
+        const schema = orm.config.get('schema');
         throw new CliError(
-          `the run store's tables are missing in this database (${redactUrl(url)}): apply the migrations first with \`assistants-run-store migrate\``,
+          `the run store's tables are missing in this database (${redactUrl(url)}${schema ? `, schema ${schema}` : ''}): apply the migrations first with \`assistants-run-store migrate\``,
         );
       }
     }

@@ -8,6 +8,7 @@
  * `test/citizen/schema.test.ts` prepares every statement of test/sql/cases.ts in a schema with a
  * search path that hides the store's tables: a table named without `TABLE`/`BARE` fails there.
  */
+import type { Statement } from './statement';
 
 /** Every table of the store (the entities' `tableName`s; a test compares them with MikroORM's metadata). */
 export const STORE_TABLES = [
@@ -35,6 +36,11 @@ const refs = (quote: string): Readonly<Record<StoreTable, string>> =>
 export const TABLE = refs('"');
 /** `run_object`, … unquoted (as some builders always wrote them), with the schema's mark. */
 export const BARE = refs('');
+
+/** A statement that fails with 42P01 (the store's `not_migrated`) when the run table is missing; no rows. */
+export function storeTablesStatement(): Statement {
+  return { sql: `select 1 from ${TABLE.run_object} limit 0`, params: [] };
+}
 
 /**
  * The statement text `sql` with its tables in `schema` (a quoted identifier, `quotedSchema`), or

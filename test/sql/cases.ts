@@ -18,6 +18,7 @@ import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../..
 import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
 import { transitionStatement } from '../../src/sql/transition';
+import { storeTablesStatement } from '../../src/sql/tables';
 import { apiRunWithEveryPart } from '../factories';
 
 
@@ -94,5 +95,6 @@ export const CASES: Record<string, () => Statement> = {
   'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
   'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
   'purge-cutoff': () => cutoffStatement(86_400),
+  'store-tables': () => storeTablesStatement(),
 };
 

@@ -176,7 +176,7 @@ ${COMMON_HELP}`,
         url = server.adminUrl;
         say(`   no DATABASE_URL: started an embedded PostgreSQL at ${new URL(url).host} in ${formatDuration(Date.now() - t)}`);
       }
-      const orm = await openOrm(url, { requireSchema: false, createDatabase: true });
+      const orm = await openOrm(url, { requireSchema: false, createDatabase: true, schema: values.schema });
       try {
         const migrator = orm.getMigrator();
         const pending = await migrator.getPendingMigrations();

@@ -20,7 +20,7 @@ ${COMMON_HELP}`,
     const { values } = parseFlags(argv, { now: { type: 'string' }, json: { type: 'boolean' } });
     if (values.help) return help(this);
     const now = values.now === undefined ? undefined : new Date(parseTime('now', values.now) * 1000);
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       const count = await orm.em.fork().getRepository(RunObject).expireOverdue(now);
       console.log(values.json ? JSON.stringify({ expired: count }) : `expired ${count} run${count === 1 ? '' : 's'}`);
       return 0;

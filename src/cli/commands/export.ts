@@ -40,7 +40,7 @@ ${COMMON_HELP}`,
     const { values } = parseFlags(argv, { ...filterOptions, status: { type: 'string' } });
     if (values.help) return help(this);
     const filter = filterFromFlags(values);
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       let n = 0;
       for await (const run of exportRuns(orm, filter)) {
         await write(process.stdout, `${jsonLine(run)}\n`);

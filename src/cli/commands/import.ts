@@ -285,7 +285,7 @@ ${COMMON_HELP}`,
       input = createReadStream(file);
     }
 
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       const started = Date.now();
       const progress = new Progress(process.stderr, 2000, !values.quiet);
       const summary = await importRuns(orm, input, {

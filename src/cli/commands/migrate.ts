@@ -15,7 +15,7 @@ ${COMMON_HELP}`,
   async run(argv) {
     const { values } = parseFlags(argv, {});
     if (values.help) return help(this);
-    return withOrm(values['database-url'], { requireSchema: false, createDatabase: true }, async (orm) => {
+    return withOrm(values, { requireSchema: false, createDatabase: true }, async (orm) => {
       const migrator = orm.getMigrator();
       const pending = await migrator.getPendingMigrations();
       if (pending.length === 0) {

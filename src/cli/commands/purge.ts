@@ -67,7 +67,7 @@ To keep a copy first, export the same runs (export's --until is purge's --before
       ...(values.status !== undefined ? { statuses: parseStatuses(values.status) } : {}),
       ...(batchSize !== undefined ? { batchSize } : {}),
     };
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       const runs = orm.em.fork().getRepository(RunObject);
       // On a terminal, a bar: the count first (one statement), then each batch's progress.
       const total = showProgress && !values['dry-run'] ? await runs.purgeRuns({ ...cutoff, dryRun: true }) : 0;

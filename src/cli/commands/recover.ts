@@ -29,7 +29,7 @@ ${COMMON_HELP}`,
     if (values.help) return help(this);
     const maxAttempts = positiveInt('max-attempts', values['max-attempts'] ?? '3');
     const batchSize = values['batch-size'] === undefined ? undefined : positiveInt('batch-size', values['batch-size']);
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       const counts = await orm.em.fork().getRepository(RunObject).recoverLapsed({ maxAttempts, batchSize });
       console.log(values.json ? JSON.stringify(counts) : `requeued ${counts.requeued}, failed ${counts.failed}, cancelled ${counts.cancelled}`);
       return 0;

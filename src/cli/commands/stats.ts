@@ -73,7 +73,7 @@ ${COMMON_HELP}`,
     const { values } = parseFlags(argv, { ...filterOptions, json: { type: 'boolean' } });
     if (values.help) return help(this);
     const filter = filterFromFlags(values);
-    return withOrm(values['database-url'], {}, async (orm) => {
+    return withOrm(values, {}, async (orm) => {
       const stats = await collectStats(orm, filter);
       console.log(values.json ? JSON.stringify(stats) : renderStats(stats));
       return 0;

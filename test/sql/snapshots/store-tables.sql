@@ -1,0 +1,4 @@
+select 1
+from "run_object"
+limit 0
+
