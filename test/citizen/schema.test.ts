@@ -89,13 +89,16 @@ describe('the migrations', () => {
     const applied = await sql<{ name: string }>(`select name from ${inSchema('\u001d"run_store_migrations"', `"${schema}"`)} order by id`);
     expect(applied.map((r) => r.name)).toEqual(readdirSync(path.resolve(__dirname, '../../migrations')).filter((f) => /^Migration\d+\.ts$/.test(f)).map((f) => f.slice(0, -3)).sort());
     expect(await objectsIn('public')).toEqual(NOTHING);
-    // the parts trigger finds its tables whatever the caller's search path (it keeps the migration's)
-    const [fn] = await sql<{ config: string[] }>(
-      `select p.proconfig as config from pg_proc p join pg_namespace s on s.oid = p.pronamespace where s.nspname = $1 and p.proname = 'run_object_remove_parts'`,
+    // a function that names a table finds it whatever the caller's search path: it keeps the migration's
+    // (PostgreSQL quotes the value only where the name needs it)
+    const functions = await sql<{ name: string; source: string; config: string[] | null }>(
+      `select p.proname as name, p.prosrc as source, p.proconfig as config from pg_proc p join pg_namespace s on s.oid = p.pronamespace where s.nspname = $1 order by 1`,
       [schema],
     );
-    // (PostgreSQL quotes the value only where the name needs it)
-    expect(fn.config).toEqual([`search_path=${schema === 'app' ? 'app' : `"${schema}"`}`]);
+    const tables = (await objectsIn(schema)).tables;
+    const namingTables = functions.filter((f) => tables.some((t) => new RegExp(`\\b(from|into|update|join)\\s+"?${t}\\b`, 'i').test(f.source)));
+    expect(namingTables.map((f) => f.name)).toContain('run_object_remove_parts');
+    for (const f of namingTables) expect({ name: f.name, config: f.config }).toEqual({ name: f.name, config: [`search_path=${schema === 'app' ? 'app' : `"${schema}"`}`] });
   });
 
   it('run down to nothing and up again, in the schema only', async () => {
