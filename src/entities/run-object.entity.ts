@@ -21,7 +21,7 @@ import { isStatusChange } from '../lifecycle/transitions';
 import { RunRepository } from '../repositories/run.repository';
 import { RunFileId, RunTool } from './collections.entity';
 import { JsonTextType } from './json-text.type';
-import { THREAD_ACTIVE_RUN_INDEX } from './schema-names';
+import { quotedSchema, THREAD_ACTIVE_RUN_INDEX } from './schema-names';
 import {
   RunIncompleteDetails,
   RunLastError,
@@ -33,6 +33,16 @@ import {
 } from './parts.entity';
 
 const activeList = ACTIVE_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/**
+ * The table of an index expression, for MikroORM's schema generator: `"run_object"`, or
+ * `"app"."run_object"` with the `schema` option (the migrations name it unqualified and set the
+ * search path instead; see src/store-migration.ts).
+ */
+const inTable = (table: { name: string; schema?: string }): string => {
+  const schema = quotedSchema(table.schema);
+  return schema === null ? `"${table.name}"` : `${schema}."${table.name}"`;
+};
 
 export { THREAD_ACTIVE_RUN_INDEX };
 
@@ -58,7 +68,7 @@ const owned = { owner: true, nullable: true, orphanRemoval: true, strategy: 'joi
 @Entity({ tableName: 'run_object', repository: () => RunRepository })
 @Unique({
   name: THREAD_ACTIVE_RUN_INDEX,
-  expression: `create unique index "${THREAD_ACTIVE_RUN_INDEX}" on "run_object" ("thread_id") where "status" in (${activeList})`,
+  expression: (table) => `create unique index "${THREAD_ACTIVE_RUN_INDEX}" on ${inTable(table)} ("thread_id") where "status" in (${activeList})`,
 })
 @Index({ name: 'run_object_thread_created_idx', properties: ['threadId', 'createdAt', 'id'] })
 @Index({ name: 'run_object_assistant_created_idx', properties: ['assistantId', 'createdAt', 'id'] })
@@ -67,14 +77,14 @@ const owned = { owner: true, nullable: true, orphanRemoval: true, strategy: 'joi
 // BRIN, not a B-tree: it serves usage totals over a created-at window (created_at follows the
 // insertion order), and it cannot return rows in order, so a list page is never planned on it
 // (a B-tree on created_at alone lured PostgreSQL 18 into scanning it and filtering by assistant).
-@Index({ name: 'run_object_created_brin', expression: 'create index "run_object_created_brin" on "run_object" using brin ("created_at")' })
+@Index({ name: 'run_object_created_brin', expression: (table) => `create index "run_object_created_brin" on ${inTable(table)} using brin ("created_at")` })
 @Index({
   name: 'run_object_active_expires_idx',
-  expression: `create index "run_object_active_expires_idx" on "run_object" ("expires_at") where "status" in (${activeList})`,
+  expression: (table) => `create index "run_object_active_expires_idx" on ${inTable(table)} ("expires_at") where "status" in (${activeList})`,
 })
 @Index({
   name: 'run_object_lease_expires_idx',
-  expression: `create index "run_object_lease_expires_idx" on "run_object" ("lease_expires_at") where "status" in ('in_progress', 'cancelling') and "lease_expires_at" is not null`,
+  expression: (table) => `create index "run_object_lease_expires_idx" on ${inTable(table)} ("lease_expires_at") where "status" in ('in_progress', 'cancelling') and "lease_expires_at" is not null`,
 })
 export class RunObject {
   [EntityRepositoryType]?: RunRepository;
