@@ -61,14 +61,21 @@ async function objectsIn(schema: string): Promise<{ tables: string[]; functions:
   return { tables: tables.map((r) => r.n), functions: functions.map((r) => r.n), triggers: triggers.map((r) => r.n) };
 }
 
-const STORE_OBJECTS = {
-  tables: [...STORE_TABLES, 'run_store_migrations'].sort(),
-  functions: ['run_object_check_status', 'run_object_remove_parts'],
-  triggers: ['run_object_check_status', 'run_object_remove_parts'],
-};
+/** What the migrations create without a schema (in public of a database of its own): the schema must hold the same. */
+let STORE_OBJECTS: { tables: string[]; functions: string[]; triggers: string[] };
 const NOTHING = { tables: [], functions: [], triggers: [] };
 
+const referenceDb = uniqueDatabaseName('ars_schema_ref');
+
 beforeAll(async () => {
+  await createDatabase(adminUrl, referenceDb);
+  url = withDatabase(adminUrl, referenceDb);
+  const reference = await ormIn(undefined);
+  await reference.getMigrator().up();
+  STORE_OBJECTS = await objectsIn('public');
+  expect(STORE_OBJECTS.tables).toEqual([...STORE_TABLES, 'run_store_migrations'].sort());
+  expect(STORE_OBJECTS.functions).toContain('run_object_remove_parts');
+  expect(STORE_OBJECTS.triggers).toContain('run_object_check_status');
   await createDatabase(adminUrl, dbName);
   url = withDatabase(adminUrl, dbName);
   await ensureBuilt();
@@ -77,6 +84,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(orms.map((o) => o.close(true)));
   await dropDatabase(adminUrl, dbName);
+  await dropDatabase(adminUrl, referenceDb);
 });
 
 const SCHEMAS = ['app', 'My App'] as const;
@@ -159,6 +167,11 @@ describe('every statement', () => {
       for (const [name, build] of Object.entries(CASES)) {
         let n = 0;
         const text = inSchema(build().sql, schema).replace(/\?/g, () => `$${++n}`);
+        // only these can be prepared; another statement (a LISTEN) must name no table
+        if (!/^(select|with|insert|update|delete) /.test(text)) {
+          if (build().sql !== inSchema(build().sql, null)) failures[name] = 'names a table but cannot be prepared';
+          continue;
+        }
         try {
           await client.query(`prepare s as ${text}`);
           await client.query('deallocate s');
@@ -178,8 +191,11 @@ describe('every statement', () => {
 
   it('without the schema, fails there: the check above can fail', async () => {
     const failures = await prepareAll(null);
-    // every statement reads a table but the clock's cutoff
-    expect(Object.keys(failures).sort()).toEqual(Object.keys(CASES).filter((n) => n !== 'purge-cutoff').sort());
+    // every statement that names a table (all but the clock's cutoff, …)
+    const naming = Object.keys(CASES).filter((name) => CASES[name]().sql !== inSchema(CASES[name]().sql, null));
+    expect(naming).not.toContain('purge-cutoff');
+    expect(naming.length).toBeGreaterThan(40);
+    expect(Object.keys(failures).sort()).toEqual(naming.sort());
     expect(new Set(Object.values(failures))).toEqual(new Set(['42P01']));
   });
 });
