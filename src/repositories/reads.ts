@@ -14,7 +14,7 @@
  * the list.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { RUN_STATUSES, type ApiRun, type ApiRunList, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
+import { RUN_STATUSES, type ApiRun, type ApiRunList, type ApiStepToolCall, type RunHistoryActor, type RunHistoryEntry, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
 import { checkId, excerpt, listQueryError } from '../api/arguments';
 import { aggregateFilter, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
@@ -22,6 +22,7 @@ import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, exportPageStatement, fetchesBackwards, pageStatement, type ExportCursor } from '../sql/page';
 import { activeRunStatement } from '../sql/active-run';
+import { historyStatement } from '../sql/history';
 import { selectRunStatement, type RunForm } from '../sql/run-graph';
 import { read, type ReadFrom, type Row } from './executor';
 import { hydrateRuns } from './unit-of-work';
@@ -59,6 +60,27 @@ export async function getById<T extends { id: string }>(em: EntityManager, form:
   const run = await findById(em, form, id, from);
   if (run === null) throw new RunNotFoundError(id);
   return run;
+}
+
+/**
+ * The run's status changes in the order they committed (one statement): from, to, when (database
+ * clock), who, the attempt, and the tool outputs a submit brought. `RunNotFoundError` when there is
+ * no such run; `[]` for a run stored before the history's migration that has not moved since.
+ */
+export async function history(em: EntityManager, id: string, from: ReadFrom = 'primary'): Promise<RunHistoryEntry[]> {
+  const rows = await read(em, historyStatement(checkId(id, 'id')), from);
+  if (rows.length === 0) throw new RunNotFoundError(id);
+  return rows
+    .filter((row) => row.id !== null)
+    .map((row) => ({
+      from: row.from as RunStatus | null,
+      to: row.to as RunStatus,
+      at: row.at instanceof Date ? row.at : em.getPlatform().parseDate(row.at as string),
+      actor: row.actor as RunHistoryActor,
+      worker: row.worker as string | null,
+      attempt: row.attempt as number,
+      toolOutputs: row.toolOutputs as ApiStepToolCall[] | null,
+    }));
 }
 
 /**
