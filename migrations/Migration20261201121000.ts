@@ -16,7 +16,7 @@ import { Migration } from '@mikro-orm/migrations';
  *   that statement. A replace in place (`importRun` of a stored id) deletes the run's tool outputs
  *   (the run starts over as the object it was given), and keeps its status changes.
  * - `run_object_tool_outputs(run, attempt)`: the outputs submitted while the run was at `attempt`,
- *   for `claimNext` (VOLATILE, so it reads with a fresh snapshot, taken after the claim locked the run:
+ *   in the order of their submits (their status changes), each submit's in the tool calls' order, for `claimNext` (VOLATILE, so it reads with a fresh snapshot, taken after the claim locked the run:
  *   a submit that committed after the claim's statement began is seen).
  * Both tables go with their run (on delete cascade). Runs stored before this migration have no
  * history before it.
@@ -73,7 +73,7 @@ begin
   return (
     select coalesce(json_agg(json_build_object('id', o."call_id", 'type', 'function', 'function',
              json_build_object('name', o."function_name", 'arguments', o."function_arguments", 'output', o."output"))
-           order by o."submitted_at", o."required_action_id", o."position"), '[]'::json)
+           order by (select h."id" from "run_status_change" h where h."run_id" = o."run_id" and h."required_action_id" = o."required_action_id"), o."position"), '[]'::json)
     from "run_tool_output" o where o."run_id" = p_run and o."attempt" = p_attempt
   );
 end;

@@ -185,7 +185,7 @@ export function transitionStatement(name: TransitionName, runId: string, rows: S
   if (toolOutputs) {
     sql +=
       ', ins_outputs as (insert into "run_tool_output" ("id", "run_id", "required_action_id", "attempt", "position", "call_id", "function_name", "function_arguments", "output", "submitted_at") ' +
-      'select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, clock_timestamp() ' +
+      'select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, (select clock_timestamp()) ' +
       'from upd join cur on cur.id = upd.id join "run_tool_call" c on c.required_action_id = cur.required_action_id join given g on g.call_id = c.call_id)';
   }
   sql += ' select cur.status as "fromStatus", r.id is not null as moved';

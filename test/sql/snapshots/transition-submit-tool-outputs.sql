@@ -20,7 +20,7 @@ where r.id = cur.id and cur.status in ('requires_action') and (select ok
 from matches)
 returning r.*),
 ins_outputs as (insert into "run_tool_output" ("id", "run_id", "required_action_id", "attempt", "position", "call_id", "function_name", "function_arguments", "output", "submitted_at")
-select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, clock_timestamp()
+select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, (select clock_timestamp())
 from upd
 join cur on cur.id = upd.id
 join "run_tool_call" c on c.required_action_id = cur.required_action_id
