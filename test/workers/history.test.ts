@@ -176,7 +176,8 @@ describe('tool outputs reach the next claim', () => {
     const run = await fresh();
     await claim(run);
     await db.runs().requireAction(run.id, [toolCall(1)], { worker: 'w1', attempt: 1 });
-    await expect(db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_9', output: 'x' }])).rejects.toBeInstanceOf(RunValidationError);
+    // one id of the pending call and one unknown: refused, and not even the known one's output is kept
+    await expect(db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_1', output: 'x' }, { tool_call_id: 'call_9', output: 'y' }])).rejects.toBeInstanceOf(RunValidationError);
     expect(await outputsOf(run.id)).toBe(0);
     await db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_1', output: 'ok' }]);
     await expect(db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_1', output: 'again' }])).rejects.toThrow();
