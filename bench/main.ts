@@ -10,6 +10,8 @@
  * Writes a table to stdout, bench/results/latest.json (+ a dated copy) and the table between the
  * markers of the README's "Benchmark" section. ARS_BENCH_QUICK=1 runs a short smoke version
  * (fewer iterations, 10k instead of 1M, 5k imports) whose results are not saved.
+ * ARS_BENCH_CASES=3,4 runs only the listed cases (by number: 1 create, 2 lifecycle, 3 getById,
+ * 4 lists, 5 claimNext, 6 import), in full; a partial run is printed, not saved.
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
@@ -33,6 +35,9 @@ import { fullApiRun, fullCreateInput, queuedApiRun, TOOL_CALLS, uid, USAGE } fro
 import { adminQuery, withDatabase } from '../src/dev/databases';
 
 const QUICK = process.env.ARS_BENCH_QUICK === '1';
+const ONLY = process.env.ARS_BENCH_CASES ? new Set(process.env.ARS_BENCH_CASES.split(',').map((c) => c.trim())) : null;
+/** Whether case `n` runs (every case unless ARS_BENCH_CASES lists some). */
+const runs = (n: number): boolean => ONLY === null || ONLY.has(String(n));
 const POOL_MAX = 10;
 const TTL = 600;
 const ROOT = findRoot();
@@ -551,19 +556,27 @@ async function main(): Promise<void> {
     const side = await open(url);
     const it = QUICK ? 30 : 200;
     try {
-      log('case 1: create');
-      cases.push(...(await caseCreate(side, it)));
-      log('case 2: lifecycle');
-      cases.push(...(await caseLifecycle(side, QUICK ? 15 : 100)));
-      log('case 3: getById');
-      cases.push(...(await caseGetById(side, it)));
-      log('case 5: claimNext');
-      cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
+      if (runs(1)) {
+        log('case 1: create');
+        cases.push(...(await caseCreate(side, it)));
+      }
+      if (runs(2)) {
+        log('case 2: lifecycle');
+        cases.push(...(await caseLifecycle(side, QUICK ? 15 : 100)));
+      }
+      if (runs(3)) {
+        log('case 3: getById');
+        cases.push(...(await caseGetById(side, it)));
+      }
+      if (runs(5)) {
+        log('case 5: claimNext');
+        cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
+      }
     } finally {
       await side.close();
     }
 
-    const sizes: [number, string][] = QUICK ? [[10_000, '10k']] : [[10_000, '10k'], [1_000_000, '1M']];
+    const sizes: [number, string][] = !runs(4) ? [] : QUICK ? [[10_000, '10k']] : [[10_000, '10k'], [1_000_000, '1M']];
     const listP50: Record<string, { p50s: number[]; p50: number }> = {};
     for (const [n, label] of sizes) {
       const name = `ars_bench_${label.toLowerCase()}`;
@@ -610,9 +623,11 @@ async function main(): Promise<void> {
       );
     }
 
-    log('case 6: importRun');
-    const importDb = await freshDatabase(adminUrl, `ars_bench_import_${process.pid}`);
-    cases.push(await caseImport(importDb, QUICK ? 5000 : 100_000));
+    if (runs(6)) {
+      log('case 6: importRun');
+      const importDb = await freshDatabase(adminUrl, `ars_bench_import_${process.pid}`);
+      cases.push(await caseImport(importDb, QUICK ? 5000 : 100_000));
+    }
 
     await adminQuery(adminUrl, `drop database if exists "${mainDb}" with (force)`);
     await adminQuery(adminUrl, `drop database if exists "ars_bench_import_${process.pid}" with (force)`);
@@ -642,7 +657,7 @@ async function main(): Promise<void> {
     const markdown = `${table(cases)}\n\n${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, PostgreSQL ${env.postgres} (${env.server}), ${env.cpu}; load ${env.load_average_start_end.join(' → ')} (during: median ${env.load_average_during.median}, max ${env.load_average_during.max}); ${env.seconds} s; each ratio the median of ${ROUNDS} alternating rounds (min–max), met = the median meets the target (rounds that met it).`;
     process.stdout.write(`\n${markdown}\n\n`);
     for (const c of cases) process.stdout.write(`- ${c.name}: ${c.notes}\n`);
-    if (!QUICK) {
+    if (!QUICK && ONLY === null) {
       await mkdir(RESULTS, { recursive: true });
       const json = JSON.stringify({ cases, env }, null, 2) + '\n';
       await writeFile(path.join(RESULTS, 'latest.json'), json);
