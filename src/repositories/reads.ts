@@ -30,7 +30,7 @@ import { hydrateRuns } from './unit-of-work';
 /** A form runs are read in: the statements' select list (`RunForm`) and how its rows become results. */
 export interface ReadForm<T extends { id: string }> {
   readonly columns: RunForm;
-  results(em: EntityManager, rows: Row[]): T[];
+  results(em: EntityManager, rows: Row[]): T[] | Promise<T[]>;
 }
 
 /** Managed, fully loaded `RunObject`s in the caller's unit of work. */
@@ -52,7 +52,7 @@ function apiRunOf(row: Row): ApiRun {
 /** The run, fresh from the database (one statement), or `null`. */
 export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string, from: ReadFrom = 'primary'): Promise<T | null> {
   const rows = await read(em, selectRunStatement(checkId(id, 'id'), form.columns), from);
-  return rows.length === 0 ? null : form.results(em, rows)[0];
+  return rows.length === 0 ? null : (await form.results(em, rows))[0];
 }
 
 /** The run, fresh from the database (one statement), or `RunNotFoundError`. */
@@ -102,7 +102,7 @@ const threadOf = (run: { id: string }): string => (run as RunObject).threadId ??
  */
 export async function findActiveForThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string): Promise<T | null> {
   const rows = await read(em, activeRunStatement(checkId(threadId, 'thread_id'), form.columns), 'primary');
-  return rows.length === 0 ? null : form.results(em, rows)[0];
+  return rows.length === 0 ? null : (await form.results(em, rows))[0];
 }
 
 /** A page of the thread's runs, in the API's list shape. */
@@ -139,7 +139,7 @@ async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<
 
   // The extra row, if any, lies beyond the page in the direction it was fetched.
   const hasMore = rows.length > spec.limit;
-  const data = form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
+  const data = await form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
   return { object: 'list', data, first_id: data[0].id, last_id: data[data.length - 1].id, has_more: hasMore };
 }
 
@@ -171,7 +171,7 @@ export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, p
   let cursor: ExportCursor | null = null;
   for (;;) {
     const rows: Row[] = await read(em, exportPageStatement(checked, cursor, pageSize), from);
-    const runs = API.results(em, rows);
+    const runs = await API.results(em, rows);
     yield* runs;
     if (rows.length < pageSize) return;
     cursor = { createdAt: rows[rows.length - 1].cursor_at as string, id: runs[runs.length - 1].id };

@@ -68,7 +68,7 @@ async function reload(em: EntityManager, id: string): Promise<RunObject> {
 async function hydrated(em: EntityManager, row: Row, extra: readonly string[] = []): Promise<RunObject> {
   const graph = freshGraphRow(row, extra);
   if (graph === null) return reload(em, row.id as string);
-  return hydrateRuns(em, [graph])[0];
+  return (await hydrateRuns(em, [graph]))[0];
 }
 
 const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending', 'leaseHeld'];
