@@ -13,10 +13,14 @@ export class Migration20261201123000 extends StoreMigration {
 
   override async up(): Promise<void> {
     this.addSql(`alter function "run_object_remove_parts"() set search_path from current;`);
+    this.addSql(`alter function "run_object_record_status"() set search_path from current;`);
+    this.addSql(`alter function "run_object_tool_outputs"(text, int) set search_path from current;`);
   }
 
   override async down(): Promise<void> {
     this.addSql(`alter function "run_object_remove_parts"() reset search_path;`);
+    this.addSql(`alter function "run_object_record_status"() reset search_path;`);
+    this.addSql(`alter function "run_object_tool_outputs"(text, int) reset search_path;`);
   }
 
 }

@@ -23,6 +23,8 @@ export const STORE_TABLES = [
   'run_response_format',
   'run_tool',
   'run_file_id',
+  'run_tool_output',
+  'run_status_change',
 ] as const;
 export type StoreTable = (typeof STORE_TABLES)[number];
 
@@ -36,6 +38,10 @@ const refs = (quote: string): Readonly<Record<StoreTable, string>> =>
 export const TABLE = refs('"');
 /** `run_object`, … unquoted (as some builders always wrote them), with the schema's mark. */
 export const BARE = refs('');
+
+/** The migrations' functions that statements call (`FUNCTION.x(…)`): in the schema too. */
+export const STORE_FUNCTIONS = ['run_object_tool_outputs'] as const;
+export const FUNCTION = Object.freeze(Object.fromEntries(STORE_FUNCTIONS.map((name) => [name, `${MARK}"${name}"`]))) as Readonly<Record<(typeof STORE_FUNCTIONS)[number], string>>;
 
 /** A statement that fails with 42P01 (the store's `not_migrated`) when the run table is missing; no rows. */
 export function storeTablesStatement(): Statement {
