@@ -221,6 +221,10 @@ describe.each(SCHEMAS)('the repository in %j', (schema) => {
     const done = await runs().complete(run.id, { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
     expect(done.status).toBe('completed');
     await runs().updateMetadata(run.id, { k: 'v' });
+    // the history trigger wrote every change in the schema, with the tool outputs of the submit
+    const history = await runs().history(run.id);
+    expect(history.map((h) => h.to)).toEqual(['queued', 'in_progress', 'requires_action', 'queued', 'in_progress', 'completed']);
+    expect(await countIn(schema, 'run_tool_output')).toBeGreaterThanOrEqual(1);
     const managed = await runs().getById(run.id);
     expect(JSON.stringify(await runs().api.getById(run.id))).toBe(JSON.stringify(managed));
     expect((await runs().getForThread(input.thread_id, run.id)).id).toBe(run.id);
@@ -255,6 +259,7 @@ describe.each(SCHEMAS)('the repository in %j', (schema) => {
     const b = await runs().create(createInput({ assistant_id: assistant }));
     const claimed = (await runs().claimNext({ assistant_id: assistant, worker: 'w1', leaseSeconds: 30 }))!;
     expect(claimed.id).toBe(a.id);
+    expect((await runs().history(a.id)).map((h) => h.actor)).toEqual(['caller', 'worker']);
     await runs().heartbeat(a.id, { worker: 'w1', attempt: claimed.attempt, leaseSeconds: 30 });
     await sql(`update "${schema}"."run_object" set lease_expires_at = clock_timestamp() - interval '1 second' where id = $1`, [a.id]);
     expect(await runs().recoverLapsed({ maxAttempts: 1 })).toEqual({ requeued: 0, failed: 1, cancelled: 0 });
