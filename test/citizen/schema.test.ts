@@ -376,6 +376,14 @@ describe('the command line', () => {
     expect(await objectsIn('public')).toEqual(NOTHING);
   });
 
+  it('demo --schema drives its runs there', async () => {
+    const demo = await cli(['demo', '--schema', 'demo space']);
+    expect(demo).toMatchObject({ code: 0 });
+    expect(await objectsIn('demo space')).toEqual(STORE_OBJECTS);
+    expect(Number((await sql<{ n: string }>(`select count(*) as n from "demo space"."run_object"`))[0].n)).toBeGreaterThan(3);
+    expect(await objectsIn('public')).toEqual(NOTHING);
+  });
+
   it('says so when the schema has no tables, and refuses a bad name', async () => {
     const missing = await cli(['stats', '--schema', 'nowhere']);
     expect(missing.code).toBe(1);

@@ -96,7 +96,8 @@ async function story(orm: MikroORM, url: string, embedded: boolean): Promise<voi
   event('worker', 'claimNext → null: the queue is empty');
 
   step(4, 'A run nobody works on expires (a 1-second TTL here; the default is 600 s)');
-  const shortLived = await MikroORM.init(runStoreConfig({ clientUrl: url, pool: { min: 0, max: 2 } }, { runTtlSeconds: 1 }));
+  // the same schema as the demo's ORM (--schema, MIKRO_ORM_SCHEMA)
+  const shortLived = await MikroORM.init(runStoreConfig({ clientUrl: url, pool: { min: 0, max: 2 }, schema: orm.config.get('schema') }, { runTtlSeconds: 1 }));
   try {
     const stale = await shortLived.em.fork().getRepository(RunObject).create({ thread_id: thread('archive'), assistant_id: assistant, model: 'gpt-4o' });
     event('client', `create ${stale.id} on ${stale.threadId} → ${stale.status}, expires in 1 s`);
