@@ -12,6 +12,7 @@ export {
   RunNotFoundError,
   InvalidRunTransitionError,
   LeaseLostError,
+  WaitAbortedError,
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,

@@ -22,7 +22,7 @@ import {
   toolOutputsSchema,
   usageSchema,
 } from '../api/schema';
-import { checkDate, checkId, checkOptions, excerpt } from '../api/arguments';
+import { checkDate, checkId, checkOptions, excerpt, optionalSignal, optionalWaitMs } from '../api/arguments';
 import {
   type ApiIncompleteDetails,
   type ApiLastError,
@@ -51,6 +51,7 @@ import { transitionStatement, type SubObjectRows } from '../sql/transition';
 import { atomically, write, type Row } from './executor';
 import { findById, MANAGED } from './reads';
 import { hydrateRuns } from './unit-of-work';
+import { claimWhenQueued, refuseWaitInTransaction } from './wakeups';
 
 /** The run as stored now, fully loaded and refreshed in the caller's identity map (a second statement). */
 async function reload(em: EntityManager, id: string): Promise<RunObject> {
@@ -240,7 +241,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
   });
 }
 
-const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds'];
+const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds', 'waitMs', 'signal'];
 
 /**
  * Atomically takes the oldest `queued` run (by `created_at`, then `id`) that no other caller holds
@@ -263,10 +264,17 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
     model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
   };
   const lease = o.worker === undefined && o.leaseSeconds === undefined ? undefined : parseOrThrow(claimLeaseSchema, { worker: o.worker, leaseSeconds: o.leaseSeconds }, 'options');
-  return atomically(em, async () => {
-    const [row] = await write(em, claimStatement(filters, lease));
-    return row ? hydrated(em, row) : null;
-  });
+  const waitMs = optionalWaitMs(o.waitMs, 'options.waitMs');
+  const signal = optionalSignal(o.signal, 'options.signal');
+  if (signal !== null && waitMs === null) throw RunValidationError.of('options.signal', 'only applies with waitMs');
+  const claim = () =>
+    atomically(em, async () => {
+      const [row] = await write(em, claimStatement(filters, lease));
+      return row ? hydrated(em, row) : null;
+    });
+  if (waitMs === null || waitMs === 0) return claim();
+  refuseWaitInTransaction(em, 'options.waitMs');
+  return claimWhenQueued(em, filters, { timeoutMs: waitMs, signal }, claim);
 }
 
 /**
