@@ -8,9 +8,10 @@
  * when the last one ends (or by `closeListener`), a dedicated connection to the primary
  * (executor.ts `openDedicated`: LISTEN holds a session, a pooled connection cannot).
  *
- * No wake-up is lost. A wait registers with the listener first, and checks its condition (the claim
- * itself, or the run's status) only once the connection LISTENs on its channels: a change committed
- * before that check is seen by the check, one committed after it notifies. A notification that
+ * No wake-up is lost. A wait checks its condition (the claim itself, or the run's status) once
+ * without listening — what is already there needs no connection —, then registers with the
+ * listener and checks again once the connection LISTENs on its channels: a change committed before
+ * that check is seen by the check, one committed after it notifies. A notification that
  * arrives while a check runs makes the wait check again. When the connection is lost (a killed
  * backend, a restart) the listener reconnects with backoff (100 ms doubling to 5 s, jittered, as
  * graphile-worker's listener does), and every wait checks again once it LISTENs: what was
@@ -264,8 +265,9 @@ export interface Wait {
 }
 
 /**
- * Waits, on `em`'s listener, until `check` gives a result (`undefined`: not yet), checking once
- * the connection listens, after every notification `wants` accepts and after every reconnect;
+ * Waits, on `em`'s listener, until `check` gives a result (`undefined`: not yet), checking first
+ * without listening, then once the connection listens, after every notification `wants` accepts
+ * and after every reconnect;
  * at the timeout, the result of `atTimeout`. An abort (or `closeListener`) ends it with
  * `WaitAbortedError` — but a result a check already gave is returned, never dropped.
  */
@@ -280,6 +282,9 @@ async function waitFor<T>(
   const { signal, timeoutMs } = wait;
   if (signal?.aborted) throw new WaitAbortedError('aborted', { cause: signal.reason });
   if (timeoutMs === 0) return atTimeout();
+  // Checked once before listening: what is already there needs no connection (a busy queue, a finished run).
+  const now = await check();
+  if (now !== undefined) return now;
   let dirty = false;
   let failure: RunStoreError | null = null;
   let timedOut = false;

@@ -81,13 +81,16 @@ describe('the trigger', () => {
 
   /** The notifications `action` caused: everything up to a marker sent after it (notifications arrive in commit order). */
   async function notificationsOf(action: () => Promise<unknown>): Promise<{ channel: string; payload: unknown }[]> {
-    received.length = 0;
+    const mark = async () => {
+      const marker = uid('marker');
+      await store().sql(`select pg_notify($1, $2)`, [STATUS_CHANNEL, marker]);
+      await until('the marker', () => received.some((n) => n.payload === marker));
+      return received.findIndex((n) => n.payload === marker);
+    };
+    const from = await mark(); // everything sent before the action has arrived by now
     await action();
-    const marker = uid('marker');
-    await store().sql(`select pg_notify($1, $2)`, [STATUS_CHANNEL, marker]);
-    await until('the marker', () => received.some((n) => n.payload === marker));
-    const upTo = received.findIndex((n) => n.payload === marker);
-    return received.slice(0, upTo).map((n) => ({ channel: n.channel, payload: JSON.parse(n.payload!) }));
+    const upTo = await mark();
+    return received.slice(from + 1, upTo).map((n) => ({ channel: n.channel, payload: JSON.parse(n.payload!) }));
   }
 
   it('a new queued run notifies the queued channel with its schema, id, assistant and model; status changes notify the status channel', async () => {
@@ -153,19 +156,24 @@ describe('the trigger', () => {
 });
 
 describe('waiting for a run to claim', () => {
-  it('an idle waiting worker claims a newly created run when it is notified (not at its timeout)', async () => {
+  it('an idle waiting worker claims a newly created run when it is notified (not at its timeout); a free run is claimed without listening', async () => {
     const { orm, claims } = await countingOrm();
     const assistant = uid('asst');
     const started = Date.now();
     const waiting = repo(orm).claimNext({ assistant_id: assistant, worker: 'w1', leaseSeconds: 30, waitMs: LONG_WAIT_MS });
     await listening(1);
-    await until('the first claim came back empty', () => claims() === 1);
+    await until('the claim once listening came back empty', () => claims() === 2);
     const created = await store().runs().create(createInput({ assistant_id: assistant }));
     const run = await waiting;
     expect(run).toMatchObject({ id: created.id, status: 'in_progress', leaseOwner: 'w1', attempt: 1 });
-    expect(claims()).toBe(2); // the first check, then the woken claim
-    expect(Date.now() - started).toBeLessThan(LONG_WAIT_MS);
+    expect(claims()).toBe(3); // before listening, once listening, then the woken claim
+    expect(Date.now() - started).toBeLessThan(WOKEN_WITHIN_MS);
     await listening(0); // the last wait ended: the connection is closed
+    // a run already free: one claim, no connection
+    const free = await store().runs().create(createInput({ assistant_id: assistant }));
+    expect((await repo(orm).claimNext({ assistant_id: assistant, waitMs: LONG_WAIT_MS }))!.id).toBe(free.id);
+    expect(claims()).toBe(4);
+    expect((await listeners()).length).toBe(0);
   });
 
   it('many waits of one ORM share ONE listening connection; each new run is claimed exactly once; a run of another assistant wakes nobody who filters', async () => {
@@ -177,12 +185,12 @@ describe('waiting for a run to claim', () => {
     const watched = await store().runs().create(createInput());
     const statusWaits = [repo(orm).waitForStatus(watched.id, [...TERMINAL]), repo(orm).api.waitForStatus(watched.id, 'cancelled')];
     await listening(1);
-    await until('every first check', () => claims() === 4);
+    await until('every check once listening', () => claims() === 8);
     // another assistant's run: the payload names it, the filtering waits do not even check
     const foreign = await store().runs().create(createInput({ assistant_id: other }));
     await store().sql(`select pg_notify($1, 'settle')`, [STATUS_CHANNEL]);
     await sleep(50);
-    expect(claims()).toBe(4);
+    expect(claims()).toBe(8);
     const created = [];
     for (let i = 0; i < 4; i++) created.push((await store().runs().create(createInput({ assistant_id: assistant }))).id);
     const got = await Promise.all(workers);
