@@ -10,6 +10,8 @@
  * Writes a table to stdout, bench/results/latest.json (+ a dated copy) and the table between the
  * markers of the README's "Benchmark" section. ARS_BENCH_QUICK=1 runs a short smoke version
  * (fewer iterations, 10k instead of 1M, 5k imports) whose results are not saved.
+ * ARS_BENCH_CASES=wakeup,claim (keys: see `CASE_KEYS`) runs only those cases; such a partial run
+ * prints its table and saves nothing either.
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
@@ -33,6 +35,20 @@ import { fullApiRun, fullCreateInput, queuedApiRun, TOOL_CALLS, uid, USAGE } fro
 import { adminQuery, withDatabase } from '../src/dev/databases';
 
 const QUICK = process.env.ARS_BENCH_QUICK === '1';
+/** The cases by key, for ARS_BENCH_CASES. */
+const CASE_KEYS = ['create', 'lifecycle', 'getById', 'claim', 'list', 'import', 'wakeup'] as const;
+type CaseKey = (typeof CASE_KEYS)[number];
+const ONLY: Set<CaseKey> | null = (() => {
+  const raw = process.env.ARS_BENCH_CASES?.trim();
+  if (!raw) return null;
+  const keys = raw.split(',').map((k) => k.trim());
+  const unknown = keys.filter((k) => !(CASE_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new Error(`ARS_BENCH_CASES: unknown case ${unknown.join(', ')} (cases: ${CASE_KEYS.join(', ')})`);
+  return new Set(keys as CaseKey[]);
+})();
+const wants = (key: CaseKey): boolean => ONLY === null || ONLY.has(key);
+/** Whether this run's results are saved (a full run, not quick). */
+const SAVE = !QUICK && ONLY === null;
 const POOL_MAX = 10;
 const TTL = 600;
 const ROOT = findRoot();
@@ -471,6 +487,157 @@ async function caseClaim(side: Side, queued: number): Promise<CaseResult[]> {
   return out;
 }
 
+/** How often the polling worker of case 7's reference row asks for a run, ms. */
+const POLL_MS = 50;
+/** How long each iteration of case 7 leaves the worker idle before the create (it has connected, listens and found nothing). */
+const IDLE_MS = 30;
+
+const hr = () => Number(process.hrtime.bigint()) / 1e6;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Case 7: the latency from `create` to an idle, waiting worker holding the run. In each iteration
+ * a worker (its own ORM) starts waiting, stays idle for IDLE_MS, then the run is created (by the
+ * store's `create`, on another ORM) and the time is taken from just before the create until the
+ * worker's claim returned the run. Sides: the store (`claimNext({ waitMs })`, woken by the
+ * trigger's notification, one listening connection per ORM); the baseline, a hand-written
+ * LISTEN on a `pg` client that stays connected, which on each notification runs the baseline's
+ * claim statement; and, for comparison, a worker polling with the baseline's claim every POLL_MS.
+ */
+async function caseWakeup(side: Side, url: string, iterations: number): Promise<CaseResult[]> {
+  const workerOrm = await MikroORM.init(runStoreConfig({ clientUrl: url, pool: { min: 0, max: 2 } }, { runTtlSeconds: TTL }));
+  const listenPool = new Pool({ connectionString: url, max: 2 });
+  const baseline = new Baseline(listenPool, TTL);
+  const listenClient = new Client({ connectionString: url });
+  listenClient.on('error', () => undefined);
+  await listenClient.connect();
+  await listenClient.query(`listen "assistants_run_store:queued"`);
+  let onNotify: (() => void) | null = null;
+  listenClient.on('notification', () => onNotify?.());
+  const creates: number[] = [];
+  /** Per side, the time from create()'s return (the commit) to the worker holding the run. */
+  const afterCommit: Record<string, number[]> = { store: [], base: [], poll: [] };
+  let committedAt = 0;
+  let lastHeld = 0;
+  /** Creates a run for `assistant`; returns when the create was sent (the clock starts then). */
+  const create = (assistant: string): { t0: number; created: Promise<string> } => {
+    const t0 = hr();
+    const created = repo(side.orm).create(fullCreateInput(uid('thread'), assistant)).then((run) => {
+      committedAt = hr();
+      creates.push(committedAt - t0);
+      return run.id;
+    });
+    return { t0, created };
+  };
+  const sides: Record<'store' | 'base' | 'poll', (assistant: string) => Promise<number>> = {
+    store: async (assistant) => {
+      let t1 = 0;
+      const holding = repo(workerOrm).claimNext({ assistant_id: assistant, worker: 'bench', leaseSeconds: 60, waitMs: 10_000 }).then((run) => {
+        t1 = hr();
+        return run;
+      });
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run?.id !== id) throw new Error(`wake-up (store): the worker holds ${run?.id ?? 'nothing'}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+    base: async (assistant) => {
+      let t1 = 0;
+      const holding = new Promise<ApiRun>((resolve, reject) => {
+        onNotify = () => {
+          baseline.claimNext(assistant).then((run) => {
+            if (run && onNotify) {
+              onNotify = null;
+              t1 = hr();
+              resolve(run);
+            }
+          }, reject);
+        };
+      });
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run.id !== id) throw new Error(`wake-up (baseline): the worker holds ${run.id}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+    poll: async (assistant) => {
+      let t1 = 0;
+      const holding = (async () => {
+        for (;;) {
+          const run = await baseline.claimNext(assistant);
+          if (run) {
+            t1 = hr();
+            return run;
+          }
+          await pause(POLL_MS);
+        }
+      })();
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run.id !== id) throw new Error(`wake-up (polling): the worker holds ${run.id}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+  };
+  const names = Object.keys(sides) as (keyof typeof sides)[];
+  const samples = Object.fromEntries(names.map((k) => [k, [] as Sample[]])) as Record<keyof typeof sides, Sample[]>;
+  try {
+    for (let w = 0; w < 3; w++) for (const k of names) await sides[k](uid(`asst_wake_${k}`)); // warm-up
+    creates.length = 0;
+    for (const k of names) afterCommit[k].length = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = names.map(() => sample());
+      for (let i = 0; i < iterations; i++) {
+        for (let j = 0; j < names.length; j++) {
+          const at = (i + j) % names.length;
+          const ms = await sides[names[at]](uid(`asst_wake_${names[at]}`));
+          afterCommit[names[at]].push(lastHeld - committedAt);
+          round[at].ms.push(ms);
+          round[at].totalMs += ms;
+        }
+      }
+      names.forEach((k, at) => samples[k].push(round[at]));
+    }
+  } finally {
+    await workerOrm.close(true);
+    await listenClient.end();
+    await listenPool.end();
+  }
+  const all = (xs: Sample[]) => xs.flatMap((x) => x.ms);
+  const row = (name: string, of: Sample[], target: string, notes: string) => ({
+    name,
+    store_p50_ms: round(pct(all(of), 50)),
+    store_p95_ms: round(pct(all(of), 95)),
+    baseline_p50_ms: round(pct(all(samples.base), 50)),
+    baseline_p95_ms: round(pct(all(samples.base), 95)),
+    store_ops_s: 0,
+    baseline_ops_s: 0,
+    target,
+    notes,
+  });
+  const ratios = (of: Sample[]) => of.map((s, r) => pct(s.ms, 50) / pct(samples.base[r].ms, 50));
+  const storeRow = fromRatios(
+    row('7. wake-up: create → idle waiting worker holds the run', samples.store, 'store p50 ≤ 10 ms',
+      `${ROUNDS}×${iterations} runs per side; from just before create() to the worker's claim returning the run (create itself: p50 ${round(pct(creates, 50))} ms; from create's return: store p50 ${round(pct(afterCommit.store, 50))} / p95 ${round(pct(afterCommit.store, 95))} ms, baseline p50 ${round(pct(afterCommit.base, 50))} / p95 ${round(pct(afterCommit.base, 95))} ms); store: claimNext({ waitMs }) on its own ORM; baseline: a hand-written LISTEN on a pg client kept connected + the baseline claim statement; ratio = store p50 ÷ baseline p50; anchor: graphile-worker reports ~4 ms from add to execution start`),
+    ratios(samples.store),
+    null,
+  );
+  const p50s = samples.store.map((s) => pct(s.ms, 50));
+  storeRow.met = pct(all(samples.store), 50) <= 10;
+  storeRow.met_rounds = p50s.filter((p) => p <= 10).length;
+  const pollRow = fromRatios(
+    row(`7b. polling every ${POLL_MS} ms instead (reference)`, samples.poll, 'reference',
+      `the "store" columns here are a worker polling with the baseline claim every ${POLL_MS} ms (${Math.round(1000 / POLL_MS)} queries/s while idle), the baseline columns the hand-written LISTEN; ratio = polling p50 ÷ LISTEN p50`),
+    ratios(samples.poll),
+    null,
+  );
+  return [storeRow, pollRow];
+}
+
 function child(args: string[]): Promise<{ runs: number; seconds: number; runs_s: number; peak_rss_mb: number }> {
   const script = path.join(__dirname, 'import-child.js');
   const file = script.endsWith('.js') && __filename.endsWith('.js') ? process.execPath : 'npx';
@@ -551,19 +718,31 @@ async function main(): Promise<void> {
     const side = await open(url);
     const it = QUICK ? 30 : 200;
     try {
-      log('case 1: create');
-      cases.push(...(await caseCreate(side, it)));
-      log('case 2: lifecycle');
-      cases.push(...(await caseLifecycle(side, QUICK ? 15 : 100)));
-      log('case 3: getById');
-      cases.push(...(await caseGetById(side, it)));
-      log('case 5: claimNext');
-      cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
+      if (wants('create')) {
+        log('case 1: create');
+        cases.push(...(await caseCreate(side, it)));
+      }
+      if (wants('lifecycle')) {
+        log('case 2: lifecycle');
+        cases.push(...(await caseLifecycle(side, QUICK ? 15 : 100)));
+      }
+      if (wants('getById')) {
+        log('case 3: getById');
+        cases.push(...(await caseGetById(side, it)));
+      }
+      if (wants('claim')) {
+        log('case 5: claimNext');
+        cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
+      }
+      if (wants('wakeup')) {
+        log('case 7: wake-up latency');
+        cases.push(...(await caseWakeup(side, url, QUICK ? 10 : 40)));
+      }
     } finally {
       await side.close();
     }
 
-    const sizes: [number, string][] = QUICK ? [[10_000, '10k']] : [[10_000, '10k'], [1_000_000, '1M']];
+    const sizes: [number, string][] = !wants('list') ? [] : QUICK ? [[10_000, '10k']] : [[10_000, '10k'], [1_000_000, '1M']];
     const listP50: Record<string, { p50s: number[]; p50: number }> = {};
     for (const [n, label] of sizes) {
       const name = `ars_bench_${label.toLowerCase()}`;
@@ -610,9 +789,11 @@ async function main(): Promise<void> {
       );
     }
 
-    log('case 6: importRun');
-    const importDb = await freshDatabase(adminUrl, `ars_bench_import_${process.pid}`);
-    cases.push(await caseImport(importDb, QUICK ? 5000 : 100_000));
+    if (wants('import')) {
+      log('case 6: importRun');
+      const importDb = await freshDatabase(adminUrl, `ars_bench_import_${process.pid}`);
+      cases.push(await caseImport(importDb, QUICK ? 5000 : 100_000));
+    }
 
     await adminQuery(adminUrl, `drop database if exists "${mainDb}" with (force)`);
     await adminQuery(adminUrl, `drop database if exists "ars_bench_import_${process.pid}" with (force)`);
@@ -634,6 +815,7 @@ async function main(): Promise<void> {
       load_average_during: { min: round(Math.min(...loads), 2), median: round(median(loads), 2), max: round(Math.max(...loads), 2), samples: loads.length },
       busy: Math.max(...loads) > 1.5 ? 'the machine was busy (load average above 1.5 during the run): absolute times are noisy; ratios compare sides alternating within each round' : 'quiet',
       quick: QUICK,
+      cases: ONLY === null ? 'all' : [...ONLY].join(','),
       rounds: ROUNDS,
       equivalence: mismatches.length === 0 ? 'every store object checked equals the baseline object' : `MISMATCH: ${mismatches.join(', ')}`,
       list_fill: fills,
@@ -642,7 +824,7 @@ async function main(): Promise<void> {
     const markdown = `${table(cases)}\n\n${env.date.slice(0, 10)}, commit ${env.commit}, Node ${env.node}, PostgreSQL ${env.postgres} (${env.server}), ${env.cpu}; load ${env.load_average_start_end.join(' → ')} (during: median ${env.load_average_during.median}, max ${env.load_average_during.max}); ${env.seconds} s; each ratio the median of ${ROUNDS} alternating rounds (min–max), met = the median meets the target (rounds that met it).`;
     process.stdout.write(`\n${markdown}\n\n`);
     for (const c of cases) process.stdout.write(`- ${c.name}: ${c.notes}\n`);
-    if (!QUICK) {
+    if (SAVE) {
       await mkdir(RESULTS, { recursive: true });
       const json = JSON.stringify({ cases, env }, null, 2) + '\n';
       await writeFile(path.join(RESULTS, 'latest.json'), json);
