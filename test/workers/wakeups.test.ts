@@ -121,6 +121,8 @@ describe('the trigger', () => {
     expect(await notificationsOf(() => runs.importRun({ ...api, status: 'queued', cancelled_at: null }))).toEqual([
       { channel: QUEUED_CHANNEL, payload: { schema: 'public', id, assistant_id: api.assistant_id, model: api.model } },
     ]);
+    // replaced with the same status: no status change, nothing
+    expect(await notificationsOf(() => runs.importRun({ ...api, status: 'queued', cancelled_at: null, metadata: { again: 'yes' } }))).toEqual([]);
     const other = { ...api, id: uid('run'), thread_id: uid('thread'), status: 'completed' as const, completed_at: api.created_at };
     expect(await notificationsOf(() => runs.importRun(other))).toEqual([{ channel: STATUS_CHANNEL, payload: { schema: 'public', id: other.id, status: 'completed' } }]);
     // rolled back: nothing; committed: once
@@ -204,6 +206,19 @@ describe('waiting for a run to claim', () => {
     expect(JSON.stringify(api)).toBe(JSON.stringify(managed));
     await listening(0);
     expect((await store().runs().getById(foreign.id)).status).toBe('queued');
+  });
+
+  it('a notification without ids (a run id too long for a payload) wakes a filtering worker too', async () => {
+    const assistant = uid('asst');
+    const waiting = settle(store().runs().claimNext({ assistant_id: assistant, waitMs: LONG_WAIT_MS }));
+    await listening(1);
+    await sleep(50); // past its check once listening
+    const id = `run_${'y'.repeat(9000)}`;
+    await store().sql(`insert into run_object (id, created_at, thread_id, assistant_id, status, model) values ($1, now(), $2, $3, 'queued', 'gpt-4o')`, [id, uid('thread'), assistant]);
+    const claimed = await waiting;
+    expect(claimed.value?.id).toBe(id);
+    expect(claimed.ms).toBeLessThan(WOKEN_WITHIN_MS);
+    await store().sql(`delete from run_object where id = $1`, [id]);
   });
 
   it('a run created inside a transaction is claimed only once that transaction commits', async () => {
