@@ -263,14 +263,19 @@ export class Baseline {
     );
   }
 
-  /** `claimNext({ assistant_id })`: the oldest free queued run, skip locked, moved and returned in one statement. */
-  async claimNext(assistantId: string): Promise<ApiRun | null> {
+  /**
+   * `claimNext({ assistant_id, worker, leaseSeconds })`: the oldest free queued run, skip locked,
+   * moved (with the worker's lease and the next attempt) and returned in one statement.
+   */
+  async claimNext(assistantId: string, worker: string, leaseSeconds: number): Promise<ApiRun | null> {
     const { rows } = await this.query(
       `with picked as materialized (select id from run_object where status = 'queued' and assistant_id = $1 and (expires_at is null or expires_at > statement_timestamp())
                                     order by created_at, id limit 1 for update skip locked),
-        r as (update run_object o set status = 'in_progress', started_at = clock_timestamp() from picked where o.id = picked.id and o.status = 'queued' returning o.*)
+        r as (update run_object o set status = 'in_progress', started_at = clock_timestamp(), attempt = o.attempt + 1,
+                lease_owner = $2, lease_expires_at = clock_timestamp() + make_interval(secs => $3)
+              from picked where o.id = picked.id and o.status = 'queued' returning o.*)
       select ${apiJson('r')} as run from r`,
-      [assistantId],
+      [assistantId, worker, leaseSeconds],
     );
     return rows.length === 0 ? null : apiRunOf(rows[0]);
   }

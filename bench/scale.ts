@@ -76,7 +76,11 @@ async function measure(url: string, n: number): Promise<Pick<SizeResult, 'list_p
       for (let k = 0; k < runs.length; k += 500) await baseline.importBatch(runs.slice(k, k + 500));
       for (let k = 0; k < CLAIMS; k++) {
         claim[who].push(
-          await time(() => (who === 'store' ? orm.em.fork().getRepository(RunObject).claimNext({ assistant_id: assistant }) : baseline.claimNext(assistant))),
+          await time(() =>
+            who === 'store'
+              ? orm.em.fork().getRepository(RunObject).claimNext({ assistant_id: assistant, worker: 'scale-worker', leaseSeconds: 300 })
+              : baseline.claimNext(assistant, 'scale-worker', 300),
+          ),
         );
       }
     }

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 export * from './entities';
 export { RunRepository } from './repositories/run.repository';
 export type { PurgeOptions } from './repositories/retention';
+export { prepareRunImport, MAX_CREATED_AT_OFFSET_MS, type PreparedRunImport } from './repositories/writes';
 export { runStoreConfig, runStoreEntities, runStoreMigrationsPath } from './config';
 export type { RunStoreSettings } from './settings';
 export { toApiRun } from './api/mapping';

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { cut, RunValidationError, ValidationIssue } from '../errors';
 import { idReason, isPlainObject, jsonIssues, unstorableStringReason, UNIX_SECONDS_MAX } from './arguments';
-import { RUN_STATUSES } from './types';
+import { RUN_STATUSES, TERMINAL_STATUSES } from './types';
 
 /** The largest value an `integer` column holds. */
 export const INT4_MAX = 2_147_483_647;
@@ -247,6 +247,26 @@ export const recoverOptionsSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(RECOVER_BATCH_MAX).optional(),
 });
 export const heartbeatSchema = z.strictObject({ worker: workerName, attempt, leaseSeconds });
+
+// --- retention -------------------------------------------------------------------------------
+
+export const PURGE_BATCH_MAX = 10_000;
+/** The oldest cutoff `olderThanSeconds` can name: 400 years. */
+export const PURGE_AGE_MAX_SECONDS = 400 * 365 * 86_400;
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
+/**
+ * `purgeRuns`' JSON options (`before` and `onBatch` are no JSON values: the caller checks them
+ * beside this). Statuses: terminal ones only, at least one.
+ */
+export const purgeOptionsSchema = z.strictObject({
+  olderThanSeconds: z.number().finite().min(0).max(PURGE_AGE_MAX_SECONDS).optional(),
+  statuses: z
+    .array(z.enum(RUN_STATUSES).refine((s) => TERMINAL.has(s), 'is active: only terminal runs are purged'))
+    .min(1, 'must name at least one terminal status')
+    .optional(),
+  batchSize: z.number().int().min(1).max(PURGE_BATCH_MAX).optional(),
+  dryRun: z.boolean().optional(),
+});
 
 // ---------------------------------------------------------------------------------------------
 // Turning zod's issues into the package's ValidationIssue list.

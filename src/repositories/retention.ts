@@ -4,7 +4,8 @@
  * statement (so no lock is held longer than one batch).
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from '../api/types';
+import { TERMINAL_STATUSES, type RunStatus } from '../api/types';
+import { parseOrThrow, purgeOptionsSchema } from '../api/schema';
 import { checkDate, checkOptions as checkOptionsObject } from '../api/arguments';
 import { RunValidationError } from '../errors';
 import { cutoffStatement, purgeBatchStatement, purgeCountStatement, type PurgeSpec } from '../sql/purge';
@@ -27,34 +28,26 @@ export interface PurgeOptions {
 
 const KEYS = ['olderThanSeconds', 'before', 'statuses', 'batchSize', 'dryRun', 'onBatch'] as const;
 export const DEFAULT_PURGE_BATCH = 1000;
-const MAX_PURGE_BATCH = 10_000;
-const MAX_AGE_SECONDS = 400 * 365 * 86_400;
 
+/**
+ * The options, checked: known keys only; exactly one of `olderThanSeconds` and `before`; `before`
+ * a real Date and `onBatch` a function (checked here: no JSON values), the rest by
+ * `purgeOptionsSchema`.
+ */
 function checkOptions(options: unknown): Required<Pick<PurgeOptions, 'batchSize' | 'dryRun'>> & PurgeOptions & { statuses: RunStatus[] } {
-  const o = checkOptionsObject(options, 'options', KEYS) as PurgeOptions;
-  const hasAge = o.olderThanSeconds !== undefined;
-  const hasBefore = o.before !== undefined;
-  if (hasAge === hasBefore) throw RunValidationError.of('options', 'needs exactly one of olderThanSeconds and before');
-  if (hasAge && (typeof o.olderThanSeconds !== 'number' || !Number.isFinite(o.olderThanSeconds) || o.olderThanSeconds < 0 || o.olderThanSeconds > MAX_AGE_SECONDS)) {
-    throw RunValidationError.of('options.olderThanSeconds', `must be a number of seconds from 0 to ${MAX_AGE_SECONDS}`);
-  }
-  const before = hasBefore ? checkDate(o.before, 'options.before') : undefined;
-  let statuses: RunStatus[] = [...TERMINAL_STATUSES];
-  if (o.statuses !== undefined) {
-    if (!Array.isArray(o.statuses) || o.statuses.length === 0) throw RunValidationError.of('options.statuses', 'must be a non-empty array of terminal statuses');
-    for (const [i, s] of o.statuses.entries()) {
-      if (typeof s !== 'string' || !(RUN_STATUSES as readonly string[]).includes(s)) throw RunValidationError.of(`options.statuses[${i}]`, 'is not a run status');
-      if (!(TERMINAL_STATUSES as readonly string[]).includes(s)) throw RunValidationError.of(`options.statuses[${i}]`, `'${s}' is active: only terminal runs are purged`);
-    }
-    statuses = [...new Set(o.statuses)];
-  }
-  const batchSize = o.batchSize ?? DEFAULT_PURGE_BATCH;
-  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_PURGE_BATCH) {
-    throw RunValidationError.of('options.batchSize', `must be a whole number from 1 to ${MAX_PURGE_BATCH}`);
-  }
-  if (o.dryRun !== undefined && typeof o.dryRun !== 'boolean') throw RunValidationError.of('options.dryRun', 'must be a boolean');
-  if (o.onBatch !== undefined && typeof o.onBatch !== 'function') throw RunValidationError.of('options.onBatch', 'must be a function');
-  return { ...o, before, statuses, batchSize, dryRun: o.dryRun ?? false };
+  const { before: givenBefore, onBatch, ...json } = checkOptionsObject(options, 'options', KEYS) as PurgeOptions;
+  if ((json.olderThanSeconds === undefined) === (givenBefore === undefined)) throw RunValidationError.of('options', 'needs exactly one of olderThanSeconds and before');
+  const before = givenBefore !== undefined ? checkDate(givenBefore, 'options.before') : undefined;
+  if (onBatch !== undefined && typeof onBatch !== 'function') throw RunValidationError.of('options.onBatch', 'must be a function');
+  const o = parseOrThrow(purgeOptionsSchema, json, 'options');
+  return {
+    ...o,
+    before,
+    onBatch,
+    statuses: o.statuses ? [...new Set(o.statuses)] : [...TERMINAL_STATUSES],
+    batchSize: o.batchSize ?? DEFAULT_PURGE_BATCH,
+    dryRun: o.dryRun ?? false,
+  };
 }
 
 /** Deletes (or, with `dryRun`, counts) the terminal runs the options select; returns how many. */

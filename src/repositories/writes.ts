@@ -34,8 +34,12 @@ export interface PreparedRunImport {
   readonly prepared: true;
   /** Per input: `null`, or the `RunValidationError` that refused it (the write adds its own). */
   readonly results: (RunStoreError | null)[];
-  /** The valid inputs, validated, with their index. */
-  readonly valid: readonly { readonly index: number; readonly run: ApiRunInput }[];
+  /**
+   * The valid inputs, validated, with their index and their place among the runs of their
+   * `created_at` second (`createdAtOffsetMs`: milliseconds added to `created_at`, see
+   * `prepareRunImport`).
+   */
+  readonly valid: readonly { readonly index: number; readonly run: ApiRunInput; readonly createdAtOffsetMs: number }[];
   /** The distinct ids of the valid inputs (the stored runs the write replaces). */
   readonly ids: readonly string[];
   /**
@@ -44,7 +48,18 @@ export interface PreparedRunImport {
    * inputs are then written one by one, in order, as `importRun` would).
    */
   readonly statement: Statement | null;
+  /**
+   * Per `created_at` second of this batch: how many runs of that second this batch and the
+   * batches it follows have placed (the next one gets that many milliseconds, at most 999).
+   */
+  readonly placed: ReadonlyMap<number, number>;
 }
+
+/**
+ * The most milliseconds `prepareRunImport` adds to a `created_at`: it stays in its second, so the
+ * API object still shows the same unix time.
+ */
+export const MAX_CREATED_AT_OFFSET_MS = 999;
 
 /** The batches `prepareRunImport` made: only those are taken as prepared (a look-alike object could carry any SQL). */
 const PREPARED = new WeakSet<object>();
@@ -58,11 +73,20 @@ function isPrepared(batch: readonly ApiRunInput[] | PreparedRunImport): batch is
  * (`RunValidationError` per bad one) and builds the batch's statement straight from the validated
  * API objects — no entity graph (`importRuns` never hands the runs out), which was most of the
  * time and garbage of a bulk import.
+ *
+ * Order within a second: the API's `created_at` is whole seconds, the store keeps milliseconds
+ * and lists runs of one second by them. So that an export (oldest first) imports back in the
+ * order it lists, the n-th run of a second in the input (from 0) is stored n milliseconds past
+ * that second (at most 999: beyond 1,000 runs of one second, the rest tie and list by id).
+ * `follows`, the batch before this one, carries the count on across batches.
  */
-export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunImport {
+export function prepareRunImport(apiRuns: readonly ApiRunInput[], follows?: PreparedRunImport | null): PreparedRunImport {
   if (!Array.isArray(apiRuns)) throw RunValidationError.of('runs', 'must be an array of run objects, or a batch from prepareRunImport');
+  if (follows !== undefined && follows !== null && !isPrepared(follows)) throw RunValidationError.of('follows', 'must be a batch from prepareRunImport');
+  const before = follows?.placed;
+  const placed = new Map<number, number>();
   const results: (RunStoreError | null)[] = new Array<RunStoreError | null>(apiRuns.length).fill(null);
-  const valid: { index: number; run: ApiRunInput }[] = [];
+  const valid: { index: number; run: ApiRunInput; createdAtOffsetMs: number }[] = [];
   const ids = new Set<string>();
   for (let index = 0; index < apiRuns.length; index++) {
     let run: ApiRunInput;
@@ -73,16 +97,21 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[]): PreparedRunIm
       results[index] = error;
       continue;
     }
-    valid.push({ index, run });
+    const second = run.created_at;
+    const n = placed.get(second) ?? before?.get(second) ?? 0;
+    placed.set(second, n + 1);
+    valid.push({ index, run, createdAtOffsetMs: Math.min(n, MAX_CREATED_AT_OFFSET_MS) });
     ids.add(run.id);
   }
   let statement: Statement | null = null;
   if (valid.length > 0 && ids.size === valid.length) {
     const rows = emptyRows();
-    for (const { run } of [...valid].sort((a, b) => (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0))) appendApiRunRows(rows, run);
+    for (const { run, createdAtOffsetMs } of [...valid].sort((a, b) => (a.run.id < b.run.id ? -1 : a.run.id > b.run.id ? 1 : 0))) {
+      appendApiRunRows(rows, run, createdAtOffsetMs);
+    }
     statement = Object.freeze(insertRowsStatement(rows, { replace: true }));
   }
-  const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement });
+  const prepared = Object.freeze({ prepared: true as const, results, valid: Object.freeze(valid), ids: Object.freeze([...ids]), statement, placed });
   PREPARED.add(prepared);
   return prepared;
 }
@@ -170,9 +199,11 @@ export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[
         if (!isInputError(error)) throw error;
       }
     }
-    for (const { index, run } of pending) {
+    for (const { index, run, createdAtOffsetMs } of pending) {
       try {
-        await replaceGraph(tx, fillRunFromApi(new RunObject(), run));
+        const entity = fillRunFromApi(new RunObject(), run);
+        entity.createdAt = new Date(entity.createdAt.getTime() + createdAtOffsetMs);
+        await replaceGraph(tx, entity);
       } catch (single) {
         if (!isInputError(single)) throw single;
         results[index] = single;

@@ -119,8 +119,10 @@ const isoOfSeconds = (s: number | null | undefined): string | null => (s === nul
  * `rowsOf([fillRunFromApi(new RunObject(), api)])` gives (same values, fresh part ids), without
  * building the entity graph — for `importRuns`, which never hands the runs out as entities.
  * Keep in step with `fillRunFromApi` (src/api/mapping.ts) and the entities' defaults.
+ * `createdAtOffsetMs` (0 to 999) is added to `created_at`: the place `prepareRunImport` gives a run
+ * among the runs of its second.
  */
-export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
+export function appendApiRunRows(rows: InsertRows, api: ApiRunInput, createdAtOffsetMs = 0): void {
   let actionId: string | null = null;
   if (api.required_action) {
     actionId = randomUUID();
@@ -167,7 +169,7 @@ export function appendApiRunRows(rows: InsertRows, api: ApiRunInput): void {
     else rows.responseFormat.push([formatId, f.type, f.type === 'json_schema' ? jsonText(f.json_schema) : null]);
   }
   rows.run.push([
-    api.id, 'thread.run', isoOfSeconds(api.created_at), api.thread_id, api.assistant_id, api.status,
+    api.id, 'thread.run', new Date(api.created_at * 1000 + createdAtOffsetMs).toISOString(), api.thread_id, api.assistant_id, api.status,
     actionId, lastErrorId, isoOfSeconds(api.expires_at), isoOfSeconds(api.started_at),
     isoOfSeconds(api.cancelled_at), isoOfSeconds(api.failed_at), isoOfSeconds(api.completed_at), detailsId,
     api.model, api.instructions, api.file_ids !== undefined, jsonText(api.metadata), usageId,

@@ -1,5 +1,7 @@
 /** `export` as a subprocess: filters, and an export → import → export round trip that is lossless. */
-import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStoredText, uid, unsortedParts } from '../factories';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { apiRunV1, apiRunV2, apiRunWithEveryPart, asStoredText, createInput, uid, unsortedParts } from '../factories';
+import { prepareRunImport, RunObject, RunValidationError } from '../../src';
 import { useTestDatabase } from '../support/test-database';
 import { ensureBuilt, runCli } from './support/cli';
 import { goodRun } from './support/jsonl';
@@ -94,5 +96,67 @@ describe('assistants-run-store export', () => {
     const bad = await runCli(['export', '--status', 'done'], { databaseUrl: source.url });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^assistants-run-store export: error: --status: unknown status 'done' \(one of: queued, /);
+  });
+});
+
+describe('export → import keeps the list order of runs created in the same second', () => {
+  const origin = useTestDatabase();
+  const batched = useTestDatabase();
+  const lineByLine = useTestDatabase();
+  // one run per thread (the thread lock), two assistants: their lists are the ones compared
+  const assistants = [uid('asst'), uid('asst')];
+
+  /** Every run id of `assistantId`, page by page (20 a page), in `order`. */
+  const listed = async (db: { orm: { em: { fork(): EntityManager } } }, assistantId: string, order: 'asc' | 'desc') => {
+    const runs = db.orm.em.fork().getRepository(RunObject);
+    const ids: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await runs.api.listByAssistant(assistantId, { order, after });
+      ids.push(...page.data.map((r) => r.id));
+      if (!page.has_more) return ids;
+      after = page.last_id!;
+    }
+  };
+
+  beforeAll(async () => {
+    const runs = origin.orm.em.fork().getRepository(RunObject);
+    const seconds = new Map<number, number>();
+    for (let i = 0; i < 120; i++) {
+      const run = await runs.createRun(createInput({ assistant_id: assistants[i % 2] }));
+      const second = Math.floor(run.createdAt.getTime() / 1000);
+      seconds.set(second, (seconds.get(second) ?? 0) + 1);
+    }
+    // what the test is about: several runs share a second (their order is the milliseconds')
+    expect(Math.max(...seconds.values())).toBeGreaterThanOrEqual(10);
+  }, 120_000);
+
+  it('in batches smaller than a second\'s runs (written two at a time) and line by line (--fail-fast): same pages, same export', async () => {
+    const exported = await runCli(['export'], { databaseUrl: origin.url });
+    expect(exported.code).toBe(0);
+    for (const [db, flags] of [[batched, ['--batch-size', '7', '--concurrency', '2']], [lineByLine, ['--fail-fast']]] as const) {
+      const imported = await runCli(['import', '-', '--quiet', ...flags], { databaseUrl: db.url, input: exported.stdout });
+      expect(imported).toMatchObject({ code: 0, stderr: '' });
+      for (const assistant of assistants) {
+        for (const order of ['asc', 'desc'] as const) {
+          expect([flags, assistant, order, await listed(db, assistant, order)]).toEqual([flags, assistant, order, await listed(origin, assistant, order)]);
+        }
+      }
+      const again = await runCli(['export'], { databaseUrl: db.url });
+      expect(again.stdout).toBe(exported.stdout);
+    }
+  }, 120_000);
+
+  it('prepareRunImport places the runs of one second in input order, across batches (follows), at most 999 ms past the second', () => {
+    const second = 1_700_000_000;
+    const runs = Array.from({ length: 1_003 }, (_, i) => apiRunV2({ created_at: i === 1 ? second + 1 : second }));
+    const first = prepareRunImport(runs.slice(0, 3));
+    expect(first.valid.map((v) => v.createdAtOffsetMs)).toEqual([0, 0, 1]);
+    const next = prepareRunImport(runs.slice(3), first);
+    expect(next.valid.slice(0, 3).map((v) => v.createdAtOffsetMs)).toEqual([2, 3, 4]);
+    expect(next.valid.slice(-3).map((v) => v.createdAtOffsetMs)).toEqual([999, 999, 999]);
+    // a batch on its own starts again; a look-alike batch is refused
+    expect(prepareRunImport(runs.slice(3, 4)).valid[0].createdAtOffsetMs).toBe(0);
+    expect(() => prepareRunImport(runs.slice(3, 4), { ...first })).toThrow(RunValidationError);
   });
 });

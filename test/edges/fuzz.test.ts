@@ -16,7 +16,8 @@ import { UNIX_SECONDS_END } from '../../src/api/arguments';
 import type { ApiRunInput } from '../../src/api/types';
 import { RunObject } from '../../src/entities/run-object.entity';
 import { InvalidListQueryError, RunValidationError } from '../../src/errors';
-import type { RunRepository } from '../../src/repositories/run.repository';
+import { EntityRepository } from '@mikro-orm/postgresql';
+import { RunRepository } from '../../src/repositories/run.repository';
 import { apiRunV1, apiRunV2, createRunInput, lastError, metadataObject, toolCall, usage } from '../entities/arbitraries';
 import { apiRunV2 as runV2, uid } from '../factories';
 import { recordingOrm } from '../support/recording-orm';
@@ -71,6 +72,8 @@ const notAnObject = (like: fc.Arbitrary<unknown>) =>
 
 interface Seeded {
   queued: { id: string; thread: string; assistant: string; model: string };
+  /** Claimed with a lease of an hour: a heartbeat would extend it. */
+  leased: { id: string; worker: string; attempt: number };
   inProgress: string;
   requiresAction: string;
   cancelling: string;
@@ -91,9 +94,15 @@ async function seed(runs: RunRepository): Promise<Seeded> {
   const completed = other('completed', { started_at: now() - 50, completed_at: now() - 40, metadata: { k: 'v' } });
   // overdue: expireOverdue(now) would expire it
   const overdue = runV2({ status: 'in_progress', created_at: now() - 7200, expires_at: now() - 3600, started_at: now() - 7000 });
-  for (const run of [queued, inProgress, requiresAction, cancelling, completed, overdue]) await runs.importRun(run);
+  // claimable only by their assistants' filters: one held for an hour, one whose lease has lapsed (recoverLapsed would take it back)
+  const toLease = runV2({ status: 'queued', created_at: now() - 60, expires_at: now() + 86_400, assistant_id: uid('asst_lease') });
+  const toLapse = runV2({ status: 'queued', created_at: now() - 60, expires_at: now() + 86_400, assistant_id: uid('asst_lapse') });
+  for (const run of [queued, inProgress, requiresAction, cancelling, completed, overdue, toLease, toLapse]) await runs.importRun(run);
+  const leased = (await runs.claimNext({ assistant_id: toLease.assistant_id, worker: 'fuzz-worker', leaseSeconds: 3600 }))!;
+  await runs.claimNext({ assistant_id: toLapse.assistant_id, worker: 'fuzz-worker', leaseSeconds: 0.001 });
   return {
     queued: { id: queued.id, thread: queued.thread_id, assistant: queued.assistant_id, model: queued.model },
+    leased: { id: leased.id, worker: leased.leaseOwner!, attempt: leased.attempt },
     inProgress: inProgress.id,
     requiresAction: requiresAction.id,
     cancelling: cancelling.id,
@@ -192,9 +201,18 @@ function specs(s: Seeded): Spec[] {
     notJson.filter((v) => !(v instanceof Date)),
   );
 
-  const claimBase = fc.record({ assistant_id: fc.constant(s.queued.assistant), model: fc.constant(s.queued.model) }, { requiredKeys: [] });
+  const claimBase = fc.record({ assistant_id: fc.constant(s.queued.assistant), model: fc.constant(s.queued.model), waitMs: fc.constantFrom(0, 50) }, { requiredKeys: [] });
+  const badWaitMs = fc.constantFrom<unknown>(-1, 1.5, 2 ** 31, '10', Number.NaN, Number.POSITIVE_INFINITY, null, true, {}, [], 10n);
+  const notASignal = fc.constantFrom<unknown>(null, {}, 'signal', 5, true, [], { aborted: 'no', addEventListener() {}, removeEventListener() {} }, { aborted: false });
   const claimCases = claimBase.chain((o) =>
-    at([o], 0, mutateOptions(o, ['assistant_id', 'model'], { assistant_id: notIdValue(s.queued.assistant, false), model: notIdValue(s.queued.model, false) })),
+    at([o], 0, mutateOptions(o, ['assistant_id', 'model', 'waitMs', 'signal'], { assistant_id: notIdValue(s.queued.assistant, false), model: notIdValue(s.queued.model, false), waitMs: badWaitMs, signal: notASignal })),
+  );
+  const waitCases = fc.record({ timeoutMs: fc.constantFrom(0, 50) }, { requiredKeys: [] }).chain((o) =>
+    fc.oneof(
+      idAt([s.completed.id, 'completed', o], 0, 'id'),
+      at([s.completed.id, 'completed', o], 1, asMutations(statuses, 'not statuses'), 'statuses'),
+      at([s.completed.id, 'completed', o], 2, mutateOptions(o, ['timeoutMs', 'signal'], { timeoutMs: badWaitMs, signal: notASignal }), 'options'),
+    ),
   );
 
   /** fail and markIncomplete: (id, the detail they require, usage), each argument mutated in turn. */
@@ -289,6 +307,7 @@ function specs(s: Seeded): Spec[] {
     withDetail('markIncomplete', 'incomplete_details', details),
     { method: 'expireOverdue', weight: 3, error: RunValidationError, cases: at([new Date()], 0, asMutations(badDates, 'not a valid Date'), 'now') },
     { method: 'claimNext', weight: 5, error: RunValidationError, cases: claimCases },
+    { method: 'waitForStatus', weight: 4, error: RunValidationError, cases: waitCases },
     {
       method: 'updateMetadata',
       weight: 6,
@@ -317,6 +336,58 @@ function specs(s: Seeded): Spec[] {
       weight: 4,
       error: InvalidListQueryError,
       cases: fc.oneof(at(['completed', undefined], 0, asMutations(statuses, 'not a status'), 'status'), listQueryAt(['completed'], 1, s.completed.id)),
+    },
+    {
+      method: 'heartbeat',
+      weight: 4,
+      error: RunValidationError,
+      cases: fc.oneof(
+        idAt([s.leased.id, { worker: s.leased.worker, attempt: s.leased.attempt, leaseSeconds: 600 }], 0, 'id'),
+        at(
+          [s.leased.id],
+          1,
+          mutateOptions({ worker: s.leased.worker, attempt: s.leased.attempt, leaseSeconds: 600 }, ['worker', 'attempt', 'leaseSeconds'], {
+            worker: fc.oneof(fc.constantFrom<unknown>('', 5, null, {}, ['w']), tooLong, fc.constant(poison(s.leased.worker, 3, 0))),
+            attempt: fc.constantFrom<unknown>(0, -1, 1.5, Number.NaN, 2 ** 31, '1', null, true),
+            leaseSeconds: fc.constantFrom<unknown>(0, -1, 86_401, Number.NaN, Number.POSITIVE_INFINITY, '60', null, []),
+          }),
+          'options',
+        ),
+      ),
+    },
+    {
+      method: 'recoverLapsed',
+      weight: 3,
+      error: RunValidationError,
+      cases: at(
+        [null],
+        0,
+        mutateOptions({ maxAttempts: 3, batchSize: 100 }, ['maxAttempts', 'batchSize'], {
+          maxAttempts: fc.constantFrom<unknown>(0, -1, 1.5, Number.NaN, 2 ** 31, '3', null, true, {}),
+          batchSize: fc.constantFrom<unknown>(0, -1, 1.5, 10_001, Number.NaN, '100', null, []),
+        }),
+        'options',
+      ),
+    },
+    {
+      method: 'purgeRuns',
+      weight: 4,
+      error: RunValidationError,
+      cases: fc.constantFrom<Record<string, unknown>>({ before: new Date(), statuses: ['completed'], batchSize: 100 }, { olderThanSeconds: 0, dryRun: false }).chain((o) =>
+        at(
+          [null],
+          0,
+          mutateOptions(o, ['olderThanSeconds', 'before', 'statuses', 'batchSize', 'dryRun', 'onBatch'], {
+            olderThanSeconds: fc.constantFrom<unknown>(-1, Number.NaN, Number.POSITIVE_INFINITY, 1e20, '60', null, true, []),
+            before: badDates,
+            statuses: fc.oneof(statuses, fc.constantFrom<unknown>(['queued'], ['completed', 'in_progress'], ['cancelling'])),
+            batchSize: fc.constantFrom<unknown>(0, -1, 1.5, 10_001, Number.NaN, '100', true, []),
+            dryRun: fc.constantFrom<unknown>('yes', 1, 0, [], {}),
+            onBatch: fc.constantFrom<unknown>('f', 1, {}, [], true),
+          }),
+          'options',
+        ),
+      ),
     },
     { method: 'countByStatus', weight: 3, error: InvalidListQueryError, cases: filterCases },
     { method: 'usageTotals', weight: 3, error: InvalidListQueryError, cases: filterCases },
@@ -364,8 +435,19 @@ describe('every public method refuses invalid arguments with a typed error, befo
   const METHODS = [
     'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'getForThread', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
     'submitToolOutputs', 'complete', 'fail', 'markIncomplete', 'expireOverdue', 'claimNext', 'updateMetadata', 'listByThread', 'listByAssistant',
-    'listByStatus', 'countByStatus', 'usageTotals',
+    'listByStatus', 'countByStatus', 'usageTotals', 'heartbeat', 'recoverLapsed', 'purgeRuns', 'waitForStatus',
   ] as const;
+  /** Public methods that take no arguments (`runs.api`'s reads share the managed reads' checks: the same functions of reads.ts). */
+  const NO_ARGUMENTS = ['withPrimaryReads', 'closeListener'];
+
+  it('covers every public method the store adds to EntityRepository', () => {
+    const own = Object.getOwnPropertyNames(RunRepository.prototype).filter((name) => name !== 'constructor' && typeof Object.getOwnPropertyDescriptor(RunRepository.prototype, name)?.value === 'function');
+    const inherited = new Set<string>();
+    for (let proto: object | null = EntityRepository.prototype; proto; proto = Object.getPrototypeOf(proto)) for (const name of Object.getOwnPropertyNames(proto)) inherited.add(name);
+    const added = own.filter((name) => !inherited.has(name)).sort();
+    // `create` overrides the ORM's (and is fuzzed); nativeUpdate/upsert/upsertMany are the ORM's, guarded (test/lifecycle/status-guard)
+    expect(added).toEqual([...METHODS, ...NO_ARGUMENTS].filter((name) => !inherited.has(name)).sort());
+  });
 
   it.each(METHODS)('%s', async (method) => {
     const spec = plan().find((p) => p.method === method)!;

@@ -6,7 +6,7 @@ import { ACTIVE_STATUSES, type ApiRunInput, type RunStatus } from '../../api/typ
 
 const ACTIVE: ReadonlySet<RunStatus> = new Set(ACTIVE_STATUSES);
 import { RunObject } from '../../entities/run-object.entity';
-import { prepareRunImport } from '../../repositories/writes';
+import { prepareRunImport, type PreparedRunImport } from '../../repositories/writes';
 import { RunStoreError, RunValidationError, ThreadHasActiveRunError } from '../../errors';
 import type { Command } from '../command';
 import { COMMON_HELP, parseFlags, withOrm } from '../command';
@@ -96,6 +96,8 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
    * A batch's CPU part, done while the previous batch is being written: lines parsed, runs
    * validated and the batch's one statement built (`prepareRunImport`).
    */
+  /** The batch prepared last: the next one follows it, so runs of one second keep file order across batches. */
+  let previous: PreparedRunImport | null = null;
   const prepareBatch = (batch: PendingLine[]) => {
     const reasons = new Map<number, string>();
     const runs: { line: number; run: ApiRunInput }[] = [];
@@ -104,7 +106,9 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
       if ('run' in parsed) runs.push({ line, run: parsed.run });
       else reasons.set(line, parsed.reason);
     }
-    return { batch, reasons, runs, prepared: prepareRunImport(runs.map((r) => r.run)) };
+    const prepared: PreparedRunImport = prepareRunImport(runs.map((r) => r.run), previous);
+    previous = prepared;
+    return { batch, reasons, runs, prepared };
   };
 
   /**
@@ -139,13 +143,12 @@ export async function importRuns(orm: MikroORM, input: Readable, options: Import
         const parsed = parse(text);
         if (!('run' in parsed)) bad(line, parsed.reason);
         else {
-          try {
-            await repo.importRun(parsed.run);
-            written++;
-          } catch (error) {
-            if (!(error instanceof RunStoreError)) throw error;
-            bad(line, reasonOf(error));
-          }
+          // one run per batch, each following the one before (runs of one second keep file order)
+          const prepared: PreparedRunImport = prepareRunImport([parsed.run], previous);
+          previous = prepared;
+          const [error] = await repo.importRuns(prepared);
+          if (error) bad(line, reasonOf(error));
+          else written++;
           // Written (or refused): nothing in this unit of work needs it again.
           em.clear();
         }
@@ -242,7 +245,8 @@ export const importCommand: Command = {
 Reads one API run object (thread.run JSON) per line and stores each with importRun: new runs are
 inserted, a run whose id is already stored is replaced. A bad line (not JSON, or a run the store
 refuses) is reported as "line N: field: reason" on stderr and nothing of it is written; the other
-lines still are. Progress goes to stderr, the summary to stdout. Exit code 1 when any line was bad.
+lines still are. Runs of the same created_at second keep file order (stored 1 ms apart), so an
+export imports back in the order it lists. Progress goes to stderr, the summary to stdout. Exit code 1 when any line was bad.
 
 Options:
   --fail-fast          stop at the first bad line (the lines before it are kept)
