@@ -251,10 +251,14 @@ interface KnexPgClient {
 export async function openDedicated(em: EntityManager): Promise<DedicatedClient> {
   const knexClient = em.getConnection('write').getKnex().client as unknown as KnexPgClient;
   if (!knexClient.pool) throw new RunStoreUnavailableError('connect_failed', false, false, null);
-  let settings = knexClient.connectionSettings;
+  let settings: Record<string, unknown>;
   if (typeof knexClient.connectionConfigProvider === 'function') {
     const { expirationChecker: _checker, ...provided } = (await knexClient.connectionConfigProvider()) as Record<string, unknown>;
     settings = provided;
+  } else {
+    // knex keeps the password as a hidden (non-enumerable) property of its settings: copied by name
+    const { password } = knexClient.connectionSettings;
+    settings = { ...knexClient.connectionSettings, ...(password !== undefined ? { password } : {}) };
   }
   const client = new knexClient.driver.Client({ keepAlive: true, keepAliveInitialDelayMillis: 10_000, ...settings });
   client.on('error', () => undefined);

@@ -12,6 +12,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { Client, type Notification } from 'pg';
 import { RunObject, RunNotFoundError, RunStoreUnavailableError, RunValidationError, WaitAbortedError, type RunRepository } from '../../src';
 import { QUEUED_CHANNEL, STATUS_CHANNEL } from '../../src/entities/schema-names';
+import { openDedicated } from '../../src/repositories/executor';
 import { createInput, uid } from '../factories';
 import { APP_DB, sleep, useFaultStore } from '../faults/support';
 
@@ -295,6 +296,16 @@ describe('waiting for a run to claim', () => {
   it('refuses to wait inside a transaction', async () => {
     const error = await store().orm.em.fork().transactional((tx) => tx.getRepository(RunObject).claimNext({ waitMs: 100 })).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'RunValidationError', field: 'options.waitMs', reason: 'cannot wait inside a transaction' });
+  });
+
+  it("the listening connection has the ORM's connection settings, the password knex hides included", async () => {
+    const orm = await store().createOrm({ password: 'pw-listen-123', driverOptions: { connection: { application_name: 'ars-listen-settings' } } });
+    const client = (await openDedicated(orm.em.fork())) as unknown as { connectionParameters: Record<string, unknown>; end(): Promise<void> };
+    try {
+      expect(client.connectionParameters).toMatchObject({ password: 'pw-listen-123', application_name: 'ars-listen-settings', database: APP_DB, port: store().cluster.port });
+    } finally {
+      await client.end();
+    }
   });
 
   it('after orm.close(), a wait fails with RunStoreUnavailableError (connect_failed, not retryable)', async () => {
