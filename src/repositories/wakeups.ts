@@ -321,7 +321,7 @@ async function waitFor<T>(
   listener.add(waiter);
   try {
     for (;;) {
-      if (aborted) throw new WaitAbortedError('aborted', { cause: signal?.reason });
+      if (aborted || signal?.aborted) throw new WaitAbortedError('aborted', { cause: signal?.reason });
       if (failure) throw failure;
       if (timedOut) return await atTimeout();
       if (dirty && waiter.live) {
