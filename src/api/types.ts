@@ -1,3 +1,5 @@
+import type { RunObject } from '../entities/run-object.entity';
+
 /**
  * The API shapes, in the API's own snake_case. `ApiRun` is what `toApiRun` returns (every key of
  * the newer schema, `file_ids` only on runs that carry it); `ApiRunInput` is what `importRun`
@@ -206,6 +208,53 @@ export interface ApiRunList<T = ApiRun> {
 export interface ToolOutput {
   tool_call_id: string;
   output: string;
+}
+
+/**
+ * A tool call a run asked for, with the output `submitToolOutputs` gave it: the API's
+ * `step_details.tool_calls[]` object of a function call.
+ */
+export interface ApiStepToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string; output: string };
+}
+
+/** The run `claimNext` returns: the claimed run with the tool outputs submitted since its previous claim. */
+export type ClaimedRun = RunObject & {
+  /**
+   * The tool calls answered by `submitToolOutputs` since the run's previous claim (while the run was
+   * at `attempt - 1`), in the order they were submitted and, within one submit, the tool calls'
+   * order; `[]` when none (a first claim, or a claim after `recoverLapsed` requeued the run).
+   * Set by `claimNext` only (not enumerable: not part of the API object or of the entity's data).
+   */
+  readonly toolOutputs: ApiStepToolCall[];
+};
+
+/** Who made a status change (`RunHistoryEntry.actor`). */
+export const RUN_HISTORY_ACTORS = ['caller', 'worker', 'expiry', 'recovery', 'import'] as const;
+export type RunHistoryActor = (typeof RUN_HISTORY_ACTORS)[number];
+
+/** One status change of a run (`runs.history(id)`), in the order the changes committed. */
+export interface RunHistoryEntry {
+  /** The status before; `null` for the entry that created the run (`create`, `importRun` of a new id). */
+  from: RunStatus | null;
+  to: RunStatus;
+  /** When, on the database clock (milliseconds). */
+  at: Date;
+  /**
+   * `worker`: `claimNext`, `requireAction`, `complete`, `fail`, `markIncomplete`, `confirmCancelled`;
+   * `expiry`: `expireOverdue`; `recovery`: `recoverLapsed`; `import`: `importRun`/`importRuns`;
+   * `caller`: every other change (`create`, `start`, `submitToolOutputs`, `cancel`, and changes made
+   * outside the store's methods: an ORM flush, `nativeUpdate`, hand-written SQL).
+   */
+  actor: RunHistoryActor;
+  /** For actor `worker`: the run's lease owner (the claiming worker; `null` when it claimed without a lease). Else `null`. */
+  worker: string | null;
+  /** The run's attempt after the change (`claimNext` makes it + 1). */
+  attempt: number;
+  /** On `requires_action` → `queued` by `submitToolOutputs`: the tool calls with the outputs submitted, in the calls' order; else `null`. */
+  toolOutputs: ApiStepToolCall[] | null;
 }
 
 /**

@@ -11,3 +11,4 @@ export {
   RunToolChoice,
   RunResponseFormat,
 } from './parts.entity';
+export { RunStatusChange, RunToolOutput } from './history.entity';

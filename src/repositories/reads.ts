@@ -14,7 +14,7 @@
  * the list.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { RUN_STATUSES, type ApiRun, type ApiRunList, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
+import { RUN_STATUSES, type ApiRun, type ApiRunList, type ApiStepToolCall, type RunHistoryActor, type RunHistoryEntry, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus, type RunStatusCounts, type UsageTotals, type UsageTotalsFilter } from '../api/types';
 import { checkId, excerpt, listQueryError } from '../api/arguments';
 import { aggregateFilter, checkStatuses, exportFilter, listSpec, type ListSpec } from '../api/list-query';
 import type { RunObject } from '../entities/run-object.entity';
@@ -22,6 +22,7 @@ import { InvalidListQueryError, RunNotFoundError } from '../errors';
 import { countByStatusStatement, usageTotalsStatement } from '../sql/aggregates';
 import { cursorCheckStatement, exportPageStatement, fetchesBackwards, pageStatement, type ExportCursor } from '../sql/page';
 import { activeRunStatement } from '../sql/active-run';
+import { historyStatement } from '../sql/history';
 import { selectRunStatement, type RunForm } from '../sql/run-graph';
 import { read, type ReadFrom, type Row } from './executor';
 import { hydrateRuns } from './unit-of-work';
@@ -29,7 +30,7 @@ import { hydrateRuns } from './unit-of-work';
 /** A form runs are read in: the statements' select list (`RunForm`) and how its rows become results. */
 export interface ReadForm<T extends { id: string }> {
   readonly columns: RunForm;
-  results(em: EntityManager, rows: Row[]): T[];
+  results(em: EntityManager, rows: Row[]): T[] | Promise<T[]>;
 }
 
 /** Managed, fully loaded `RunObject`s in the caller's unit of work. */
@@ -51,7 +52,7 @@ function apiRunOf(row: Row): ApiRun {
 /** The run, fresh from the database (one statement), or `null`. */
 export async function findById<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, id: string, from: ReadFrom = 'primary'): Promise<T | null> {
   const rows = await read(em, selectRunStatement(checkId(id, 'id'), form.columns), from);
-  return rows.length === 0 ? null : form.results(em, rows)[0];
+  return rows.length === 0 ? null : (await form.results(em, rows))[0];
 }
 
 /** The run, fresh from the database (one statement), or `RunNotFoundError`. */
@@ -59,6 +60,27 @@ export async function getById<T extends { id: string }>(em: EntityManager, form:
   const run = await findById(em, form, id, from);
   if (run === null) throw new RunNotFoundError(id);
   return run;
+}
+
+/**
+ * The run's status changes in the order they committed (one statement): from, to, when (database
+ * clock), who, the attempt, and the tool outputs a submit brought. `RunNotFoundError` when there is
+ * no such run; `[]` for a run stored before the history's migration that has not moved since.
+ */
+export async function history(em: EntityManager, id: string, from: ReadFrom = 'primary'): Promise<RunHistoryEntry[]> {
+  const rows = await read(em, historyStatement(checkId(id, 'id')), from);
+  if (rows.length === 0) throw new RunNotFoundError(id);
+  return rows
+    .filter((row) => row.id !== null)
+    .map((row) => ({
+      from: row.from as RunStatus | null,
+      to: row.to as RunStatus,
+      at: row.at instanceof Date ? row.at : em.getPlatform().parseDate(row.at as string),
+      actor: row.actor as RunHistoryActor,
+      worker: row.worker as string | null,
+      attempt: row.attempt as number,
+      toolOutputs: row.toolOutputs as ApiStepToolCall[] | null,
+    }));
 }
 
 /**
@@ -80,7 +102,7 @@ const threadOf = (run: { id: string }): string => (run as RunObject).threadId ??
  */
 export async function findActiveForThread<T extends { id: string }>(em: EntityManager, form: ReadForm<T>, threadId: string): Promise<T | null> {
   const rows = await read(em, activeRunStatement(checkId(threadId, 'thread_id'), form.columns), 'primary');
-  return rows.length === 0 ? null : form.results(em, rows)[0];
+  return rows.length === 0 ? null : (await form.results(em, rows))[0];
 }
 
 /** A page of the thread's runs, in the API's list shape. */
@@ -117,7 +139,7 @@ async function page<T extends { id: string }>(em: EntityManager, form: ReadForm<
 
   // The extra row, if any, lies beyond the page in the direction it was fetched.
   const hasMore = rows.length > spec.limit;
-  const data = form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
+  const data = await form.results(em, !hasMore ? rows : fetchesBackwards(spec) ? rows.slice(1) : rows.slice(0, spec.limit));
   return { object: 'list', data, first_id: data[0].id, last_id: data[data.length - 1].id, has_more: hasMore };
 }
 
@@ -149,7 +171,7 @@ export async function* exportRuns(em: EntityManager, filter?: RunExportFilter, p
   let cursor: ExportCursor | null = null;
   for (;;) {
     const rows: Row[] = await read(em, exportPageStatement(checked, cursor, pageSize), from);
-    const runs = API.results(em, rows);
+    const runs = await API.results(em, rows);
     yield* runs;
     if (rows.length < pageSize) return;
     cursor = { createdAt: rows[rows.length - 1].cursor_at as string, id: runs[runs.length - 1].id };

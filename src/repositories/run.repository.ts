@@ -6,7 +6,7 @@
  *   writes.ts       create, importRun, importRuns (sql/insert-graph.ts)
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
  *   retention.ts    purgeRuns (sql/purge.ts)
- *   reads.ts        findById, getForThread, findActiveForThread, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts)
+ *   reads.ts        findById, getForThread, findActiveForThread, history, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts, sql/history.ts)
  *   wakeups.ts      waitForStatus, closeListener, and claimNext's wait (the listening connection; sql/wakeups.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
@@ -27,6 +27,7 @@ import type {
   ApiRunList,
   ApiToolCall,
   ApiUsage,
+  ClaimedRun,
   ClaimOptions,
   CreateRunInput,
   HeartbeatOptions,
@@ -36,6 +37,7 @@ import type {
   RecoveredCounts,
   RecoverOptions,
   RunCountFilter,
+  RunHistoryEntry,
   RunExportFilter,
   RunListQuery,
   RunStatus,
@@ -152,6 +154,14 @@ export class RunRepository extends EntityRepository<RunObject> {
   }
 
   /**
+   * The run's status changes, in the order they committed (from, to, when on the database clock,
+   * who, the attempt, and a submit's tool outputs); `RunNotFoundError` when there is no such run.
+   */
+  history(id: string): Promise<RunHistoryEntry[]> {
+    return reads.history(this.em, id, this.readFrom);
+  }
+
+  /**
    * The run, fully loaded, if it is on `threadId`; else `RunNotFoundError`, as for a missing run (what
    * an endpoint under `/threads/{thread_id}/runs/{run_id}` needs, so that runs do not leak across threads).
    */
@@ -222,10 +232,11 @@ export class RunRepository extends EntityRepository<RunObject> {
    * Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free.
    * With `{ worker, leaseSeconds }` the run is leased to the worker (`run.leaseOwner`,
    * `run.leaseExpiresAt`, `run.attempt`: the token its worker transitions and heartbeats carry).
+   * `run.toolOutputs` holds the tool outputs submitted since the run's previous claim.
    * With `waitMs`, waits up to that long for a run when none is free, woken by the store's
    * notifications (one listening connection per ORM); `signal` ends the wait (`WaitAbortedError`).
    */
-  claimNext(options?: ClaimOptions | null): Promise<RunObject | null> {
+  claimNext(options?: ClaimOptions | null): Promise<ClaimedRun | null> {
     return transitions.claimNext(this.em, options);
   }
 

@@ -27,7 +27,9 @@ import {
   type ApiIncompleteDetails,
   type ApiLastError,
   type ApiToolCall,
+  type ApiStepToolCall,
   type ApiUsage,
+  type ClaimedRun,
   type ClaimOptions,
   type HeartbeatOptions,
   type Lease,
@@ -67,7 +69,7 @@ async function reload(em: EntityManager, id: string): Promise<RunObject> {
 async function hydrated(em: EntityManager, row: Row, extra: readonly string[] = []): Promise<RunObject> {
   const graph = freshGraphRow(row, extra);
   if (graph === null) return reload(em, row.id as string);
-  return hydrateRuns(em, [graph])[0];
+  return (await hydrateRuns(em, [graph]))[0];
 }
 
 const TRANSITION_KEYS = ['fromStatus', 'moved', 'pending', 'leaseHeld'];
@@ -142,7 +144,9 @@ export async function requireAction(em: EntityManager, id: string, toolCalls: Ap
  * output per pending tool call: a missing, unknown or repeated id is a `RunValidationError` on
  * `tool_outputs` and nothing changes. The ids are compared with the stored pending calls inside
  * the same statement that moves the run (which holds the run's row lock), so a racing transition
- * cannot slip between the check and the move.
+ * cannot slip between the check and the move. The same statement stores each tool call with its
+ * output (`run_tool_output`): the next claim of the run returns them (`ClaimedRun.toolOutputs`), and
+ * the run's history keeps them.
  */
 export async function submitToolOutputs(em: EntityManager, id: string, toolOutputs: ToolOutput[]): Promise<RunObject> {
   checkId(id, 'id');
@@ -154,7 +158,7 @@ export async function submitToolOutputs(em: EntityManager, id: string, toolOutpu
   // calls to it (the run row itself is read fresh, under its lock): such a statement is run again.
   return atomically(em, async () => {
     for (let attempt = 0; ; attempt++) {
-      const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, given));
+      const [row] = await write(em, transitionStatement('submitToolOutputs', id, {}, outputs));
       if (!row) throw new RunNotFoundError(id);
       if (row.moved) return hydrated(em, row, TRANSITION_KEYS);
       if (row.fromStatus !== 'requires_action') throw new InvalidRunTransitionError(id, row.fromStatus as RunStatus, 'submitToolOutputs');
@@ -242,6 +246,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
 }
 
 const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds', 'waitMs', 'signal'];
+const CLAIM_KEYS = ['toolOutputs'];
 
 /**
  * Atomically takes the oldest `queued` run (by `created_at`, then `id`) that no other caller holds
@@ -255,8 +260,10 @@ const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds', 'waitM
  * Every claim increments the run's `attempt` (the fencing token). With `worker` and `leaseSeconds`
  * the run is leased to the worker until `leaseSeconds` from now on the database clock
  * (`run.leaseOwner`, `run.leaseExpiresAt`, `run.attempt`); without them no lease is recorded.
+ * The run comes with `toolOutputs`: the outputs submitted since its previous claim, read in the
+ * same statement.
  */
-export async function claimNext(em: EntityManager, options?: ClaimOptions | null): Promise<RunObject | null> {
+export async function claimNext(em: EntityManager, options?: ClaimOptions | null): Promise<ClaimedRun | null> {
   // No options (`undefined` or `null`): any run. A given option must be an id: `null` there is refused, not "any".
   const o = checkOptions(options, 'options', CLAIM_OPTIONS);
   const filters = {
@@ -270,7 +277,11 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
   const claim = () =>
     atomically(em, async () => {
       const [row] = await write(em, claimStatement(filters, lease));
-      return row ? hydrated(em, row) : null;
+      if (!row) return null;
+      const run = await hydrated(em, row, CLAIM_KEYS);
+      // not enumerable: no serializer, copy or ORM helper sees it as the run's data
+      Object.defineProperty(run, 'toolOutputs', { value: row.toolOutputs as ApiStepToolCall[], enumerable: false, configurable: true, writable: true });
+      return run as ClaimedRun;
     });
   if (waitMs === null || waitMs === 0) return claim();
   refuseWaitInTransaction(em, 'options.waitMs');

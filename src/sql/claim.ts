@@ -1,6 +1,7 @@
 import type { RunStatus } from '../api/types';
 import { TRANSITIONS } from '../lifecycle/transitions';
 import { PART_ID_COLUMNS, RUN_GRAPH_COLUMNS, staleColumn } from './run-graph';
+import { actorCte } from './history';
 import { LEASE_EXPIRY } from './lease';
 import { statusList, type Statement } from './statement';
 import { setClauses } from './transition';
@@ -10,7 +11,11 @@ import { setClauses } from './transition';
  * concurrent claimers never wait for or take the same run, then moved to `in_progress` by an update
  * that re-checks `status = 'queued'` itself (the update is the compare-and-set; the sub-select only
  * picks a candidate). Each claim increments `attempt`; with `lease` it records the worker and the
- * lease's expiry (database clock), without one it clears them. Result: the claimed run's graph (as `transitionStatement`'s) or no row.
+ * lease's expiry (database clock), without one it clears them. The claim declares itself a worker's
+ * to the history trigger (`actorCte`). Result: the claimed run's graph (as `transitionStatement`'s)
+ * with `toolOutputs`, the tool outputs submitted since the run's previous claim (while it was at the
+ * attempt before this one: `run_object_tool_outputs`, which reads them with a snapshot taken after
+ * the run was locked), or no row.
  */
 export function claimStatement(filters: { assistantId?: string; model?: string } = {}, lease?: { worker: string; leaseSeconds: number }): Statement {
   const params: unknown[] = [];
@@ -34,7 +39,8 @@ export function claimStatement(filters: { assistantId?: string; model?: string }
   }
   const sql =
     `with picked as materialized (select id, ctid from run_object where ${where} order by created_at, id limit 1 for update skip locked)` +
-    `, upd as (update run_object r set ${set.sql.join(', ')} from picked where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
-    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')} from upd r join picked on picked.id = r.id`;
+    `, ${actorCte('worker')}` +
+    `, upd as (update run_object r set ${set.sql.join(', ')} from picked, actor where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
+    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')}, "run_object_tool_outputs"(r.id, r.attempt - 1) as "toolOutputs" from upd r join picked on picked.id = r.id`;
   return { sql, params: [...params, ...set.params] };
 }

@@ -1,4 +1,5 @@
 import { TRANSITIONS } from '../lifecycle/transitions';
+import { actorCte } from './history';
 import { HELD_STATUSES } from './lease';
 import { Params, type Statement } from './statement';
 import { setClausesOf } from './transition';
@@ -15,7 +16,8 @@ import { setClausesOf } from './transition';
  *   cancelling                          → cancelled (the `confirmCancelled` row: its worker is gone)
  *
  * The lock is taken before the target is chosen, so it is judged on the newest row version (a
- * heartbeat that committed first moved the expiry: the row no longer qualifies). Result:
+ * heartbeat that committed first moved the expiry: the row no longer qualifies). The history
+ * records the moves as actor `recovery` (`actorCte`). Result:
  * `[{ requeued, failed, cancelled }]`.
  */
 export function recoverStatement(maxAttempts: number, batchSize: number): Statement {
@@ -28,9 +30,10 @@ export function recoverStatement(maxAttempts: number, batchSize: number): Statem
   const sql =
     `with due as materialized (select id, case when status = 'cancelling' then '${cancelled}' when attempt >= ${p.add(maxAttempts)}::int then '${failed}' else '${queued}' end as target, ` +
     `gen_random_uuid() as error_id from run_object where ${lapsed('')} order by lease_expires_at limit ${p.add(batchSize)}::int for update skip locked)` +
+    `, ${actorCte('recovery')}` +
     `, upd as (update run_object r set ${set.sql.join(', ')}, lease_owner = case due.target when '${queued}' then null else r.lease_owner end, lease_expires_at = null, ` +
     `last_error_id = case due.target when '${failed}' then due.error_id else r.last_error_id end ` +
-    `from due where r.id = due.id and ${lapsed('r.')} returning r.status, r.attempt, due.error_id)` +
+    `from due, actor where r.id = due.id and ${lapsed('r.')} returning r.status, r.attempt, due.error_id)` +
     `, ins_error as (insert into run_last_error (id, code, message) select error_id, 'server_error', ` +
     `'The run''s worker stopped responding after ' || attempt || case when attempt = 1 then ' attempt.' else ' attempts.' end from upd where status = '${failed}')` +
     ` select count(*) filter (where status = '${queued}')::int as requeued, count(*) filter (where status = '${failed}')::int as failed, ` +

@@ -29,8 +29,18 @@ import {
 } from '../lifecycle/transitions';
 import { PART_ID_COLUMNS, runGraphColumns, staleColumn, type PartSources } from './run-graph';
 import type { LeaseToken, RunStatus } from '../api/types';
+import { actorCte } from './history';
 import { leaseHeld } from './lease';
 import { Params, statusList, type Statement } from './statement';
+
+/** The worker's transitions: the history records them as actor `worker` (with the run's lease owner). */
+export const WORKER_TRANSITIONS: readonly TransitionName[] = ['requireAction', 'complete', 'fail', 'markIncomplete', 'confirmCancelled'];
+
+/** One tool output given to `submitToolOutputs` (validated). */
+export interface GivenToolOutput {
+  tool_call_id: string;
+  output: string;
+}
 
 /** An owned row to insert together with the transition (its id is generated in the process). */
 export interface SubObjectRows {
@@ -138,36 +148,48 @@ function subObjectInserts(rows: SubObjectRows): Statement {
  * (`runGraphColumns` + `PART_ID_COLUMNS` + `staleColumn`, for `freshGraphRow`): the run's columns from the update's
  * `returning`, the parts it inserted from their CTEs' `returning`, the untouched parts from their
  * tables (a statement does not see its own writes, so the graph cannot be re-read from the tables).
- * With `toolOutputIds` (submitToolOutputs) the update also requires that the given ids are exactly
- * the pending tool call ids, and the row carries `pending` (those ids). With `lease` (a worker's
+ * With `toolOutputs` (submitToolOutputs) the update also requires that the given ids are exactly
+ * the pending tool call ids, the row carries `pending` (those ids), and the same statement stores
+ * each pending call with its output (`run_tool_output`, the run's attempt and the answered required
+ * action's id), only if the run moved. A worker's transition (`WORKER_TRANSITIONS`) declares itself
+ * to the history trigger (`actorCte`). With `lease` (a worker's
  * token) the update also requires that the token still holds the run — judged on the locked, newest
  * row version, in the same compare-and-set — and the row carries `leaseHeld`.
  */
-export function transitionStatement(name: TransitionName, runId: string, rows: SubObjectRows = {}, toolOutputIds?: string[], lease?: LeaseToken): Statement {
+export function transitionStatement(name: TransitionName, runId: string, rows: SubObjectRows = {}, toolOutputs?: readonly GivenToolOutput[], lease?: LeaseToken): Statement {
   const from = Object.keys(TRANSITIONS[name].moves) as RunStatus[];
   const set = setClauses(name, 'cur.status', rows);
   const inserts = subObjectInserts(rows);
   const p = new Params();
   const held = lease ? `, ${leaseHeld(p, lease)} as lease_held` : '';
   const params: unknown[] = [...p.values, runId];
-  let sql = `with cur as materialized (select id, status, required_action_id, ctid${held} from run_object where id = ? for update)`;
+  const attempt = toolOutputs ? ', attempt' : '';
+  let sql = `with cur as materialized (select id, status, required_action_id${attempt}, ctid${held} from run_object where id = ? for update)`;
   let check = lease ? ' and cur.lease_held' : '';
-  if (toolOutputIds) {
+  const worker = WORKER_TRANSITIONS.includes(name);
+  if (worker) sql += `, ${actorCte('worker')}`;
+  if (toolOutputs) {
     sql +=
       ', pending as materialized (select c.call_id from run_tool_call c join cur on c.required_action_id = cur.required_action_id)' +
-      ', given as materialized (select g.call_id from jsonb_array_elements_text(?::jsonb) as g(call_id))' +
+      ", given as materialized (select g.e->>'tool_call_id' as call_id, g.e->>'output' as output from jsonb_array_elements(?::jsonb) as g(e))" +
       ', matches as (select exists (select 1 from pending)' +
       ' and not exists (select call_id from pending except select call_id from given)' +
       ' and not exists (select call_id from given except select call_id from pending) as ok)';
-    params.push(JSON.stringify(toolOutputIds));
+    params.push(JSON.stringify(toolOutputs.map((o) => ({ tool_call_id: o.tool_call_id, output: o.output }))));
     check += ' and (select ok from matches)';
   }
-  sql += `, upd as (update run_object r set ${set.sql.join(', ')} from cur where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
+  sql += `, upd as (update run_object r set ${set.sql.join(', ')} from cur${worker ? ', actor' : ''} where r.id = cur.id and cur.status in (${statusList(from)})${check} returning r.*)`;
   params.push(...set.params);
   sql += inserts.sql;
   params.push(...inserts.params);
+  if (toolOutputs) {
+    sql +=
+      ', ins_outputs as (insert into "run_tool_output" ("id", "run_id", "required_action_id", "attempt", "position", "call_id", "function_name", "function_arguments", "output", "submitted_at") ' +
+      'select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, (select clock_timestamp()) ' +
+      'from upd join cur on cur.id = upd.id join "run_tool_call" c on c.required_action_id = cur.required_action_id join given g on g.call_id = c.call_id)';
+  }
   sql += ' select cur.status as "fromStatus", r.id is not null as moved';
-  if (toolOutputIds) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
+  if (toolOutputs) sql += `, (select coalesce(jsonb_agg(call_id), '[]'::jsonb) from pending) as pending`;
   if (lease) sql += ', cur.lease_held as "leaseHeld"';
   sql += `, ${runGraphColumns(insertedSources(rows))}, ${PART_ID_COLUMNS}, ${staleColumn('cur')} from cur left join upd r on true`;
   return { sql, params };

@@ -82,7 +82,7 @@ it('installs from the packed tarball and works from a service: require, migrate,
   // MikroORM's packages are the service's: peers with ranges, none a dependency of the package.
   const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
   expect(Object.keys(manifest.dependencies).filter((name) => name.startsWith('@mikro-orm/'))).toEqual([]);
-  for (const name of ['@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']) expect([name, manifest.peerDependencies[name]]).toEqual([name, '^6.6.16']);
+  for (const name of ['@mikro-orm/core', '@mikro-orm/postgresql', '@mikro-orm/migrations']) expect([name, manifest.peerDependencies[name]]).toEqual([name, '~6.6.16']);
 
   mkdirSync(project);
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'service', version: '1.0.0', private: true }));

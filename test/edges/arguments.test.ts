@@ -57,7 +57,7 @@ describe('ids', () => {
     await invalid(() => db.runs().create(createInput({ assistant_id: long })), 'assistant_id');
     await invalid(() => db.runs().create(createInput({ model: long })), 'model');
     expect((await db.runs().importRuns([{ ...run, id: long }]))[0]).toBeInstanceOf(RunValidationError);
-    for (const method of ['start', 'cancel', 'confirmCancelled', 'findById', 'getById'] as const) await invalid(() => db.runs()[method](long), 'id');
+    for (const method of ['start', 'cancel', 'confirmCancelled', 'findById', 'getById', 'history'] as const) await invalid(() => db.runs()[method](long), 'id');
     await invalid(() => db.runs().findActiveForThread(long), 'thread_id');
     await badQuery(() => db.runs().listByThread(long), 'thread_id');
     await badQuery(() => db.runs().listByAssistant(long), 'assistant_id');

@@ -265,6 +265,7 @@ function specs(s: Seeded): Spec[] {
     },
     runIdAt('findById', s.queued.id),
     runIdAt('getById', s.queued.id),
+    runIdAt('history', s.queued.id, 2),
     {
       method: 'getForThread',
       weight: 3,
@@ -434,7 +435,7 @@ describe('every public method refuses invalid arguments with a typed error, befo
 
   // The specs need the seeded ids, so each method's property is built inside its test.
   const METHODS = [
-    'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'getForThread', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
+    'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'history', 'getForThread', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
     'submitToolOutputs', 'complete', 'fail', 'markIncomplete', 'expireOverdue', 'claimNext', 'updateMetadata', 'listByThread', 'listByAssistant',
     'listByStatus', 'countByStatus', 'usageTotals', 'heartbeat', 'recoverLapsed', 'purgeRuns', 'waitForStatus',
   ] as const;

@@ -17,6 +17,7 @@ import { activeRunIdStatement, activeRunStatement } from '../../src/sql/active-r
 import { claimStatement } from '../../src/sql/claim';
 import { expireStatement } from '../../src/sql/expire';
 import { heartbeatStatement } from '../../src/sql/lease';
+import { historyStatement } from '../../src/sql/history';
 import { recoverStatement } from '../../src/sql/recover';
 import { appendApiRunRows, emptyRows, insertRowsStatement, type GraphWrite } from '../../src/sql/insert-graph';
 import { metadataStatement } from '../../src/sql/metadata';
@@ -63,7 +64,7 @@ const CASES: Record<string, () => Statement> = {
     transitionStatement('requireAction', 'run_1', {
       requiredAction: { id: ID_A, calls: [{ rowId: ID_B, id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
     }),
-  'transition-submit-tool-outputs': () => transitionStatement('submitToolOutputs', 'run_1', {}, ['call_1', 'call_2']),
+  'transition-submit-tool-outputs': () => transitionStatement('submitToolOutputs', 'run_1', {}, [{ tool_call_id: 'call_1', output: '18' }, { tool_call_id: 'call_2', output: 'clear' }]),
   'transition-complete': () => transitionStatement('complete', 'run_1'),
   'transition-complete-usage': () => transitionStatement('complete', 'run_1', { usage }),
   'transition-fail': () => transitionStatement('fail', 'run_1', { lastError: { id: ID_A, code: 'server_error', message: 'boom' }, usage }),
@@ -75,6 +76,7 @@ const CASES: Record<string, () => Statement> = {
   'claim-lease': () => claimStatement({ assistantId: 'asst_1' }, { worker: 'w1', leaseSeconds: 30 }),
   'transition-complete-lease': () => transitionStatement('complete', 'run_1', { usage }, undefined, { worker: 'w1', attempt: 2 }),
   'recover': () => recoverStatement(3, 500),
+  'history': () => historyStatement('run_1'),
   'heartbeat': () => heartbeatStatement('run_1', { worker: 'w1', attempt: 2, leaseSeconds: 30 }),
   'expire': () => expireStatement(),
   'expire-at': () => expireStatement(new Date('2026-01-01T00:00:00.000Z')),

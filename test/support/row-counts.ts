@@ -13,6 +13,8 @@ export const RUN_STORE_TABLES = [
   'run_response_format',
   'run_tool',
   'run_file_id',
+  'run_status_change',
+  'run_tool_output',
 ] as const;
 
 /** The row count of every table, in one query. */

@@ -3,8 +3,9 @@ from run_object
 where status = 'queued' and (expires_at is null or expires_at > statement_timestamp()) and assistant_id = ? and model = ?
 order by created_at, id
 limit 1 for update skip locked),
+actor as materialized (select set_config('assistants_run_store.actor', 'worker@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'in_progress', started_at = clock_timestamp(), required_action_id = null, attempt = r.attempt + 1, lease_owner = null, lease_expires_at = null
-from picked
+from picked, actor
 where r.id = picked.id and r.status in ('queued')
 returning r.*)
 select r."id", r."object", r."created_at" as "createdAt", r."thread_id" as "threadId", r."assistant_id" as "assistantId", r."status", (select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", 'functionName', c."function_name", 'functionArguments', c."function_arguments")
@@ -33,7 +34,7 @@ from "run_response_format" p
 where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
 from "run_object" snap
 where snap."id" = picked."id") is distinct
-from picked."ctid" as "stale"
+from picked."ctid" as "stale", "run_object_tool_outputs"(r.id, r.attempt - 1) as "toolOutputs"
 from upd r
 join picked on picked.id = r.id
 -- $1: "asst_1"

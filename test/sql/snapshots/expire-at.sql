@@ -5,8 +5,9 @@ where status in ('queued', 'in_progress', 'requires_action', 'cancelling') and e
 from cutoff)
 order by expires_at
 limit 500 for update skip locked),
+actor as materialized (select set_config('assistants_run_store.actor', 'expiry@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'expired', required_action_id = null
-from due
+from due, actor
 where r.id = due.id and r.status in ('queued', 'in_progress', 'requires_action', 'cancelling')
 returning r.id)
 select (select count(*)::int

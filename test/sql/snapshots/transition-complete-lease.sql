@@ -1,8 +1,9 @@
 with cur as materialized (select id, status, required_action_id, ctid, coalesce(lease_owner = ? and attempt = ?, false) as lease_held
 from run_object
 where id = ? for update),
+actor as materialized (select set_config('assistants_run_store.actor', 'worker@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'completed', completed_at = clock_timestamp(), expires_at = null, required_action_id = null, usage_id = ?::uuid
-from cur
+from cur, actor
 where r.id = cur.id and cur.status in ('in_progress', 'cancelling') and cur.lease_held
 returning r.*),
 ins_usage as (insert into run_usage (id, prompt_tokens, completion_tokens, total_tokens)

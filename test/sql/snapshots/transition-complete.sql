@@ -1,8 +1,9 @@
 with cur as materialized (select id, status, required_action_id, ctid
 from run_object
 where id = ? for update),
+actor as materialized (select set_config('assistants_run_store.actor', 'worker@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'completed', completed_at = clock_timestamp(), expires_at = null, required_action_id = null
-from cur
+from cur, actor
 where r.id = cur.id and cur.status in ('in_progress', 'cancelling')
 returning r.*)
 select cur.status as "fromStatus", r.id is not null as moved, r."id", r."object", r."created_at" as "createdAt", r."thread_id" as "threadId", r."assistant_id" as "assistantId", r."status", (select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", 'functionName', c."function_name", 'functionArguments', c."function_arguments")

@@ -1,8 +1,9 @@
 with cur as materialized (select id, status, required_action_id, ctid
 from run_object
 where id = ? for update),
+actor as materialized (select set_config('assistants_run_store.actor', 'worker@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'failed', failed_at = clock_timestamp(), expires_at = null, required_action_id = null, last_error_id = ?::uuid, usage_id = ?::uuid
-from cur
+from cur, actor
 where r.id = cur.id and cur.status in ('queued', 'in_progress', 'cancelling')
 returning r.*),
 ins_error as (insert into run_last_error (id, code, message)

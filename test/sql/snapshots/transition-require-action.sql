@@ -1,8 +1,9 @@
 with cur as materialized (select id, status, required_action_id, ctid
 from run_object
 where id = ? for update),
+actor as materialized (select set_config('assistants_run_store.actor', 'worker@' || statement_timestamp()::text, true) as declared),
 upd as (update run_object r set status = 'requires_action', required_action_id = ?::uuid
-from cur
+from cur, actor
 where r.id = cur.id and cur.status in ('in_progress')
 returning r.*),
 ins_action as (insert into run_required_action (id, type)

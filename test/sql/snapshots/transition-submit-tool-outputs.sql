@@ -1,11 +1,11 @@
-with cur as materialized (select id, status, required_action_id, ctid
+with cur as materialized (select id, status, required_action_id, attempt, ctid
 from run_object
 where id = ? for update),
 pending as materialized (select c.call_id
 from run_tool_call c
 join cur on c.required_action_id = cur.required_action_id),
-given as materialized (select g.call_id
-from jsonb_array_elements_text(?::jsonb) as g(call_id)),
+given as materialized (select g.e->>'tool_call_id' as call_id, g.e->>'output' as output
+from jsonb_array_elements(?::jsonb) as g(e)),
 matches as (select exists (select 1
 from pending) and not exists (select call_id
 from pending except
@@ -18,7 +18,13 @@ upd as (update run_object r set status = 'queued', required_action_id = null
 from cur
 where r.id = cur.id and cur.status in ('requires_action') and (select ok
 from matches)
-returning r.*)
+returning r.*),
+ins_outputs as (insert into "run_tool_output" ("id", "run_id", "required_action_id", "attempt", "position", "call_id", "function_name", "function_arguments", "output", "submitted_at")
+select gen_random_uuid(), cur.id, cur.required_action_id, cur.attempt, c.position, c.call_id, c.function_name, c.function_arguments, g.output, (select clock_timestamp())
+from upd
+join cur on cur.id = upd.id
+join "run_tool_call" c on c.required_action_id = cur.required_action_id
+join given g on g.call_id = c.call_id)
 select cur.status as "fromStatus", r.id is not null as moved, (select coalesce(jsonb_agg(call_id), '[]'::jsonb)
 from pending) as pending, r."id", r."object", r."created_at" as "createdAt", r."thread_id" as "threadId", r."assistant_id" as "assistantId", r."status", (select json_build_object('id', a."id", 'type', a."type", 'toolCalls', coalesce((select json_agg(json_build_object('id', c."id", 'requiredAction', c."required_action_id", 'position', c."position", 'callId', c."call_id", 'type', c."type", 'functionName', c."function_name", 'functionArguments', c."function_arguments")
 order by c."position")
@@ -50,4 +56,4 @@ from cur."ctid" as "stale"
 from cur
 left join upd r on true
 -- $1: "run_1"
--- $2: "[\"call_1\",\"call_2\"]"
+-- $2: "[{\"tool_call_id\":\"call_1\",\"output\":\"18\"},{\"tool_call_id\":\"call_2\",\"output\":\"clear\"}]"
