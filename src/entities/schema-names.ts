@@ -25,3 +25,11 @@ export function quotedSchema(schema: unknown): string | null {
   if (quoted.size < 1000) quoted.set(schema as string, identifier);
   return identifier;
 }
+
+/**
+ * The notification channels of the wake-ups (migration 20261201122000's `run_object_notify`
+ * trigger): a run that became `queued` notifies the first, every other status change the second.
+ * Constant in every schema: the payload names the run's schema (see `repositories/wakeups.ts`).
+ */
+export const QUEUED_CHANNEL = 'assistants_run_store:queued';
+export const STATUS_CHANNEL = 'assistants_run_store:status';

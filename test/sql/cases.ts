@@ -20,6 +20,8 @@ import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
 import { transitionStatement } from '../../src/sql/transition';
 import { storeTablesStatement } from '../../src/sql/tables';
+import { listenStatement, runStatusStatement } from '../../src/sql/wakeups';
+import { QUEUED_CHANNEL, STATUS_CHANNEL } from '../../src/entities/schema-names';
 import { apiRunWithEveryPart } from '../factories';
 
 
@@ -98,5 +100,7 @@ export const CASES: Record<string, () => Statement> = {
   'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
   'purge-cutoff': () => cutoffStatement(86_400),
   'store-tables': () => storeTablesStatement(),
+  'wakeups-listen': () => listenStatement([QUEUED_CHANNEL, STATUS_CHANNEL]),
+  'wakeups-run-status': () => runStatusStatement('run_1'),
 };
 
