@@ -23,6 +23,7 @@ import {
   type ApiRun,
 } from '../../src';
 import { RUN_POPULATE } from '../../src/entities/run-object.entity';
+import { closeListener } from '../../src/repositories/wakeups';
 import { createDatabase, dropDatabase, uniqueDatabaseName, withDatabase } from '../../src/dev/databases';
 import { inSchema, STORE_TABLES } from '../../src/sql/tables';
 import { apiRunV2, apiRunWithEveryPart, createInput, uid } from '../factories';
@@ -301,6 +302,22 @@ describe.each(SCHEMAS)('the repository in %j', (schema) => {
     expect(await runs().findById(run.id)).toBeNull();
     expect(await countIn(schema, 'run_truncation_strategy')).toBe(partsBefore - 1);
   });
+
+  it('wakes a waiting claim: the notification names the schema', async () => {
+    const assistant = uid('asst');
+    const waiting = runs().claimNext({ assistant_id: assistant, waitMs: 120_000 });
+    // the listening connection is up, and the claim's check after listening (which would find the run without any notification) is over
+    for (let i = 0; i < 200; i++) {
+      const [{ n }] = await sql<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'listen %'`);
+      if (n > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const run = await runs().create(createInput({ assistant_id: assistant }));
+    // woken, not at the end of its 120 s wait (the test's own limit is 30 s)
+    expect((await waiting)?.id).toBe(run.id);
+    await closeListener(orm.em);
+  }, 30_000);
 
   it('leaves public empty', async () => {
     expect(await objectsIn('public')).toEqual(NOTHING);
