@@ -37,10 +37,10 @@ const QUICK = process.env.ARS_BENCH_QUICK === '1';
 const CLAIM_LEASE_SECONDS = 300;
 /**
  * ARS_BENCH_ONLY=create,claim,… runs only these cases (create, lifecycle, get, claim, list,
- * import); such a partial run prints its table and saves nothing.
+ * import, wakeup); such a partial run prints its table and saves nothing.
  */
 const ONLY = process.env.ARS_BENCH_ONLY ? new Set(process.env.ARS_BENCH_ONLY.split(',').map((s) => s.trim())) : null;
-const CASE_KEYS = ['create', 'lifecycle', 'get', 'claim', 'list', 'import'];
+const CASE_KEYS = ['create', 'lifecycle', 'get', 'claim', 'list', 'import', 'wakeup'];
 if (ONLY) for (const key of ONLY) if (!CASE_KEYS.includes(key)) throw new Error(`ARS_BENCH_ONLY: unknown case '${key}' (one of ${CASE_KEYS.join(', ')})`);
 const wanted = (key: string) => ONLY === null || ONLY.has(key);
 /** Results are saved (bench/results, the README's table) only for a full, not quick, run. */
@@ -491,6 +491,157 @@ async function caseClaim(side: Side, queued: number): Promise<CaseResult[]> {
   return out;
 }
 
+/** How often the polling worker of case 7's reference row asks for a run, ms. */
+const POLL_MS = 50;
+/** How long each iteration of case 7 leaves the worker idle before the create (it has connected, listens and found nothing). */
+const IDLE_MS = 30;
+
+const hr = () => Number(process.hrtime.bigint()) / 1e6;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Case 7: the latency from `create` to an idle, waiting worker holding the run. In each iteration
+ * a worker (its own ORM) starts waiting, stays idle for IDLE_MS, then the run is created (by the
+ * store's `create`, on another ORM) and the time is taken from just before the create until the
+ * worker's claim returned the run. Sides: the store (`claimNext({ waitMs })`, woken by the
+ * trigger's notification, one listening connection per ORM); the baseline, a hand-written
+ * LISTEN on a `pg` client that stays connected, which on each notification runs the baseline's
+ * claim statement; and, for comparison, a worker polling with the baseline's claim every POLL_MS.
+ */
+async function caseWakeup(side: Side, url: string, iterations: number): Promise<CaseResult[]> {
+  const workerOrm = await MikroORM.init(runStoreConfig({ clientUrl: url, pool: { min: 0, max: 2 } }, { runTtlSeconds: TTL }));
+  const listenPool = new Pool({ connectionString: url, max: 2 });
+  const baseline = new Baseline(listenPool, TTL);
+  const listenClient = new Client({ connectionString: url });
+  listenClient.on('error', () => undefined);
+  await listenClient.connect();
+  await listenClient.query(`listen "assistants_run_store:queued"`);
+  let onNotify: (() => void) | null = null;
+  listenClient.on('notification', () => onNotify?.());
+  const creates: number[] = [];
+  /** Per side, the time from create()'s return (the commit) to the worker holding the run. */
+  const afterCommit: Record<string, number[]> = { store: [], base: [], poll: [] };
+  let committedAt = 0;
+  let lastHeld = 0;
+  /** Creates a run for `assistant`; returns when the create was sent (the clock starts then). */
+  const create = (assistant: string): { t0: number; created: Promise<string> } => {
+    const t0 = hr();
+    const created = repo(side.orm).create(fullCreateInput(uid('thread'), assistant)).then((run) => {
+      committedAt = hr();
+      creates.push(committedAt - t0);
+      return run.id;
+    });
+    return { t0, created };
+  };
+  const sides: Record<'store' | 'base' | 'poll', (assistant: string) => Promise<number>> = {
+    store: async (assistant) => {
+      let t1 = 0;
+      const holding = repo(workerOrm).claimNext({ assistant_id: assistant, worker: 'bench', leaseSeconds: CLAIM_LEASE_SECONDS, waitMs: 10_000 }).then((run) => {
+        t1 = hr();
+        return run;
+      });
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run?.id !== id) throw new Error(`wake-up (store): the worker holds ${run?.id ?? 'nothing'}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+    base: async (assistant) => {
+      let t1 = 0;
+      const holding = new Promise<ApiRun>((resolve, reject) => {
+        onNotify = () => {
+          baseline.claimNext(assistant, 'bench', CLAIM_LEASE_SECONDS).then((run) => {
+            if (run && onNotify) {
+              onNotify = null;
+              t1 = hr();
+              resolve(run);
+            }
+          }, reject);
+        };
+      });
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run.id !== id) throw new Error(`wake-up (baseline): the worker holds ${run.id}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+    poll: async (assistant) => {
+      let t1 = 0;
+      const holding = (async () => {
+        for (;;) {
+          const run = await baseline.claimNext(assistant, 'bench', CLAIM_LEASE_SECONDS);
+          if (run) {
+            t1 = hr();
+            return run;
+          }
+          await pause(POLL_MS);
+        }
+      })();
+      await pause(IDLE_MS);
+      const { t0, created } = create(assistant);
+      const [id, run] = await Promise.all([created, holding]);
+      if (run.id !== id) throw new Error(`wake-up (polling): the worker holds ${run.id}, not the new run ${id}`);
+      lastHeld = t1;
+      return t1 - t0;
+    },
+  };
+  const names = Object.keys(sides) as (keyof typeof sides)[];
+  const samples = Object.fromEntries(names.map((k) => [k, [] as Sample[]])) as Record<keyof typeof sides, Sample[]>;
+  try {
+    for (let w = 0; w < 3; w++) for (const k of names) await sides[k](uid(`asst_wake_${k}`)); // warm-up
+    creates.length = 0;
+    for (const k of names) afterCommit[k].length = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = names.map(() => sample());
+      for (let i = 0; i < iterations; i++) {
+        for (let j = 0; j < names.length; j++) {
+          const at = (i + j) % names.length;
+          const ms = await sides[names[at]](uid(`asst_wake_${names[at]}`));
+          afterCommit[names[at]].push(lastHeld - committedAt);
+          round[at].ms.push(ms);
+          round[at].totalMs += ms;
+        }
+      }
+      names.forEach((k, at) => samples[k].push(round[at]));
+    }
+  } finally {
+    await workerOrm.close(true);
+    await listenClient.end();
+    await listenPool.end();
+  }
+  const all = (xs: Sample[]) => xs.flatMap((x) => x.ms);
+  const row = (name: string, of: Sample[], target: string, notes: string) => ({
+    name,
+    store_p50_ms: round(pct(all(of), 50)),
+    store_p95_ms: round(pct(all(of), 95)),
+    baseline_p50_ms: round(pct(all(samples.base), 50)),
+    baseline_p95_ms: round(pct(all(samples.base), 95)),
+    store_ops_s: 0,
+    baseline_ops_s: 0,
+    target,
+    notes,
+  });
+  const ratios = (of: Sample[]) => of.map((s, r) => pct(s.ms, 50) / pct(samples.base[r].ms, 50));
+  const storeRow = fromRatios(
+    row('7. wake-up: create → idle waiting worker holds the run', samples.store, 'store p50 ≤ 10 ms',
+      `${ROUNDS}×${iterations} runs per side; from just before create() to the worker's claim returning the run (create itself: p50 ${round(pct(creates, 50))} ms; from create's return: store p50 ${round(pct(afterCommit.store, 50))} / p95 ${round(pct(afterCommit.store, 95))} ms, baseline p50 ${round(pct(afterCommit.base, 50))} / p95 ${round(pct(afterCommit.base, 95))} ms); store: claimNext({ waitMs }) on its own ORM; baseline: a hand-written LISTEN on a pg client kept connected + the baseline claim statement; ratio = store p50 ÷ baseline p50; anchor: graphile-worker reports ~4 ms from add to execution start`),
+    ratios(samples.store),
+    null,
+  );
+  const p50s = samples.store.map((s) => pct(s.ms, 50));
+  storeRow.met = pct(all(samples.store), 50) <= 10;
+  storeRow.met_rounds = p50s.filter((p) => p <= 10).length;
+  const pollRow = fromRatios(
+    row(`7b. polling every ${POLL_MS} ms instead (reference)`, samples.poll, 'reference',
+      `the "store" columns here are a worker polling with the baseline claim every ${POLL_MS} ms (${Math.round(1000 / POLL_MS)} queries/s while idle), the baseline columns the hand-written LISTEN; ratio = polling p50 ÷ LISTEN p50`),
+    ratios(samples.poll),
+    null,
+  );
+  return [storeRow, pollRow];
+}
+
 function child(args: string[]): Promise<{ runs: number; seconds: number; runs_s: number; peak_rss_mb: number }> {
   const script = path.join(__dirname, 'import-child.js');
   const file = script.endsWith('.js') && __filename.endsWith('.js') ? process.execPath : 'npx';
@@ -586,6 +737,10 @@ async function main(): Promise<void> {
       if (wanted('claim')) {
         log('case 5: claimNext');
         cases.push(...(await caseClaim(side, QUICK ? 300 : 1000)));
+      }
+      if (wanted('wakeup')) {
+        log('case 7: wake-up latency');
+        cases.push(...(await caseWakeup(side, url, QUICK ? 10 : 40)));
       }
     } finally {
       await side.close();

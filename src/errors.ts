@@ -61,6 +61,22 @@ export class LeaseLostError extends RunStoreError {
   }
 }
 
+/**
+ * A wait (`claimNext` with `waitMs`, `waitForStatus`) ended before its condition or its timeout:
+ * `reason` `aborted` — its `signal` was aborted (`signal.reason` is kept as `cause`);
+ * `closed` — `closeListener()` ended every wait of the ORM. Nothing was changed by the wait (a run
+ * a waiting claim had already taken is returned, never dropped for an abort).
+ */
+export class WaitAbortedError extends RunStoreError {
+  constructor(
+    readonly reason: 'aborted' | 'closed',
+    options?: { cause?: unknown },
+  ) {
+    super(reason === 'aborted' ? 'The wait was aborted.' : 'The wait ended: the listener was closed.');
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
 /** The thread already has an active run (queued, in_progress, requires_action or cancelling). */
 export class ThreadHasActiveRunError extends RunStoreError {
   constructor(

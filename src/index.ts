@@ -13,6 +13,7 @@ export {
   RunNotFoundError,
   InvalidRunTransitionError,
   LeaseLostError,
+  WaitAbortedError,
   ThreadHasActiveRunError,
   RunValidationError,
   InvalidListQueryError,

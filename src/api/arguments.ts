@@ -137,6 +137,33 @@ export function checkDate(value: unknown, field: string, refuse: Refusal = valid
   return new Date(ms);
 }
 
+// --- waits -------------------------------------------------------------------------------------
+
+/** The longest wait a timer can hold (setTimeout's limit), in ms. */
+export const WAIT_MS_MAX = 2_147_483_647;
+
+/** A wait's length: whole milliseconds from 0 to `WAIT_MS_MAX`; `undefined` → null (a given option must be one: `null` is refused). */
+export function optionalWaitMs(value: unknown, field: string, refuse: Refusal = validationError): number | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > WAIT_MS_MAX) {
+    throw refuse(field, `must be whole milliseconds from 0 to ${WAIT_MS_MAX}, got ${excerpt(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An `AbortSignal` (checked by its shape — `aborted` and `addEventListener` — so that a signal of
+ * another realm is one too); `undefined` → null (`null` is refused).
+ */
+export function optionalSignal(value: unknown, field: string, refuse: Refusal = validationError): AbortSignal | null {
+  if (value === undefined) return null;
+  const s = value as { aborted?: unknown; addEventListener?: unknown; removeEventListener?: unknown };
+  if (typeof value !== 'object' || value === null || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function' || typeof s.removeEventListener !== 'function') {
+    throw refuse(field, `must be an AbortSignal, got ${excerpt(value)}`);
+  }
+  return value as AbortSignal;
+}
+
 // --- JSON payloads -------------------------------------------------------------------------------
 
 export interface JsonIssue {

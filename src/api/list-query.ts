@@ -2,7 +2,7 @@
  * Validation of list queries and aggregate filters: what the caller passed, checked and
  * normalised into a `ListSpec` (a list's members plus the page wanted). Pure; no I/O.
  */
-import { checkOptions, excerpt, isAbsent, listQueryError, optionalId, optionalUnixSeconds } from './arguments';
+import { checkOptions, excerpt, isAbsent, listQueryError, optionalId, optionalUnixSeconds, type Refusal } from './arguments';
 import { RUN_STATUSES, type RunCountFilter, type RunExportFilter, type RunListQuery, type RunStatus } from './types';
 import { cut, InvalidListQueryError } from '../errors';
 
@@ -31,12 +31,12 @@ const STATUS_SET = new Set<string>(RUN_STATUSES);
 const queryObject = (value: unknown, parameter: string, allowed: readonly string[]) => checkOptions(value, parameter, allowed, listQueryError, cut);
 
 /** One status or a non-empty array of them, each one of the nine; returned distinct, in the given order. */
-export function checkStatuses(value: unknown, parameter = 'status'): RunStatus[] {
+export function checkStatuses(value: unknown, parameter = 'status', refuse: Refusal = listQueryError): RunStatus[] {
   const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw new InvalidListQueryError(parameter, 'must name at least one status');
+  if (list.length === 0) throw refuse(parameter, 'must name at least one status');
   for (const s of list) {
     if (typeof s !== 'string' || !STATUS_SET.has(s)) {
-      throw new InvalidListQueryError(parameter, `${excerpt(s)} is not a run status (${RUN_STATUSES.join(', ')})`);
+      throw refuse(parameter, `${excerpt(s)} is not a run status (${RUN_STATUSES.join(', ')})`);
     }
   }
   return [...new Set(list as RunStatus[])];

@@ -268,6 +268,22 @@ export interface ClaimOptions {
   worker?: string;
   /** How long the lease lasts unless renewed by `heartbeat` (0 < seconds ≤ 86400). */
   leaseSeconds?: number;
+  /**
+   * Wait up to this many ms (whole, 0 to 2147483647) for a run to claim when none is free now,
+   * woken by the store's notifications (README "The worker loop"); `null` comes back only after
+   * the wait. Omitted or 0: no wait.
+   */
+  waitMs?: number;
+  /** Ends the wait early (`WaitAbortedError`); only with `waitMs`. */
+  signal?: AbortSignal;
+}
+
+/** How long `waitForStatus` waits, and what ends it early. */
+export interface WaitOptions {
+  /** Wait at most this many ms (whole, 0 to 2147483647), then return the run as it is; omitted: no limit. */
+  timeoutMs?: number;
+  /** Ends the wait early (`WaitAbortedError`). */
+  signal?: AbortSignal;
 }
 
 /**

@@ -218,3 +218,73 @@ function log(em: EntityManager, connection: Connection, type: 'read' | 'write', 
     results: context.results,
   });
 }
+
+// --- a dedicated connection (the wake-ups' LISTEN) ---------------------------------------------
+
+/** What the store uses of a node-postgres client it opened itself (knex's driver, `pg`). */
+export interface DedicatedClient {
+  query(sql: string): Promise<unknown>;
+  end(): Promise<void>;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error' | 'end', listener: (error?: unknown) => void): unknown;
+  removeAllListeners(event?: string): unknown;
+}
+
+interface KnexPgClient {
+  driver: { Client: new (settings: Record<string, unknown>) => DedicatedClient & { connect(): Promise<void> } };
+  connectionSettings: Record<string, unknown>;
+  connectionConfigProvider?: () => Promise<Record<string, unknown>>;
+  searchPath?: unknown;
+  pool?: unknown;
+  setSchemaSearchPath(connection: unknown): Promise<unknown>;
+}
+
+/**
+ * A new connection of its own to the primary (the ORM's write connection: never a replica), with
+ * the ORM's connection settings — host, credentials, SSL, startup parameters (`statement_timeout`
+ * …), knex's `searchPath` — and TCP keep-alive (a dead peer is noticed), outside the pool: for
+ * `LISTEN`, which holds a session and cannot share pooled connections. Its errors never go
+ * unhandled: an `error` listener is attached before it connects and stays attached. A failure to
+ * connect is the driver's error (the caller translates it); a closed ORM (its pool destroyed) is
+ * `RunStoreUnavailableError` (`connect_failed`, not retryable), as the pooled statements say then.
+ */
+export async function openDedicated(em: EntityManager): Promise<DedicatedClient> {
+  const knexClient = em.getConnection('write').getKnex().client as unknown as KnexPgClient;
+  if (!knexClient.pool) throw new RunStoreUnavailableError('connect_failed', false, false, null);
+  let settings: Record<string, unknown>;
+  if (typeof knexClient.connectionConfigProvider === 'function') {
+    const { expirationChecker: _checker, ...provided } = (await knexClient.connectionConfigProvider()) as Record<string, unknown>;
+    settings = provided;
+  } else {
+    // knex keeps the password as a hidden (non-enumerable) property of its settings: copied by name
+    const { password } = knexClient.connectionSettings;
+    settings = { ...knexClient.connectionSettings, ...(password !== undefined ? { password } : {}) };
+  }
+  const client = new knexClient.driver.Client({ keepAlive: true, keepAliveInitialDelayMillis: 10_000, ...settings });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    if (knexClient.searchPath) await knexClient.setSchemaSearchPath(client);
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+  return client;
+}
+
+/**
+ * `statement` (no parameters: the simple protocol, so it may be several statements) on a
+ * dedicated connection, logged as the pooled ones are; a failure is the driver's error, untranslated.
+ */
+export async function onDedicated(em: EntityManager, client: DedicatedClient, statement: Statement): Promise<void> {
+  if (statement.params.length > 0) throw new Error('a dedicated connection runs statements without parameters');
+  const connection = em.getConnection('write');
+  const started = Date.now();
+  try {
+    await client.query(statement.sql);
+    log(em, connection, 'write', statement, { took: Date.now() - started });
+  } catch (error) {
+    log(em, connection, 'write', statement, { took: Date.now() - started, level: 'error' });
+    throw error;
+  }
+}

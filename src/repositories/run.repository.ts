@@ -7,6 +7,7 @@
  *   transitions.ts  the lifecycle moves, claimNext, expireOverdue, updateMetadata (sql/transition.ts …)
  *   retention.ts    purgeRuns (sql/purge.ts)
  *   reads.ts        findById, getForThread, findActiveForThread, history, the lists, the export and the aggregates (sql/page.ts, sql/aggregates.ts, sql/history.ts)
+ *   wakeups.ts      waitForStatus, closeListener, and claimNext's wait (the listening connection; sql/wakeups.ts)
  *
  * and those run their statements through executor.ts and turn rows into managed graphs with
  * unit-of-work.ts. None of them imports this file back.
@@ -44,6 +45,7 @@ import type {
   ToolOutput,
   UsageTotals,
   UsageTotalsFilter,
+  WaitOptions,
 } from '../api/types';
 import type { RunObject } from '../entities/run-object.entity';
 import type { RunStoreError } from '../errors';
@@ -53,6 +55,7 @@ import * as reads from './reads';
 import * as retention from './retention';
 import type { PurgeOptions } from './retention';
 import * as transitions from './transitions';
+import * as wakeups from './wakeups';
 import * as writes from './writes';
 import type { PreparedRunImport } from './writes';
 
@@ -230,9 +233,30 @@ export class RunRepository extends EntityRepository<RunObject> {
    * With `{ worker, leaseSeconds }` the run is leased to the worker (`run.leaseOwner`,
    * `run.leaseExpiresAt`, `run.attempt`: the token its worker transitions and heartbeats carry).
    * `run.toolOutputs` holds the tool outputs submitted since the run's previous claim.
+   * With `waitMs`, waits up to that long for a run when none is free, woken by the store's
+   * notifications (one listening connection per ORM); `signal` ends the wait (`WaitAbortedError`).
    */
   claimNext(options?: ClaimOptions | null): Promise<ClaimedRun | null> {
     return transitions.claimNext(this.em, options);
+  }
+
+  /**
+   * The run once its status is one of `statuses` (at once if it already is), read on the primary;
+   * after `options.timeoutMs` (omitted: no limit) the run as it is then. Woken by the store's
+   * notifications, no query loop (README "The worker loop"); `options.signal` ends the wait with
+   * `WaitAbortedError`. `RunNotFoundError` when there is no such run.
+   */
+  waitForStatus(id: string, statuses: RunStatus | RunStatus[], options?: WaitOptions): Promise<RunObject> {
+    return wakeups.waitForStatus(this.em, reads.MANAGED, id, statuses, options);
+  }
+
+  /**
+   * Closes this ORM's listening connection (the one all of its waits share): every pending wait
+   * ends with `WaitAbortedError` (`closed`). A later wait opens it again. For a service's shutdown,
+   * before `orm.close()`.
+   */
+  closeListener(): Promise<void> {
+    return wakeups.closeListener(this.em);
   }
 
   /** Extends the lease for its current holder only (else `LeaseLostError`); returns the new expiry and the run's status. */
@@ -355,6 +379,11 @@ export class ApiRunReads {
   /** A page of the runs in a status (or several): the API's list object. */
   listByStatus(status: RunStatus | RunStatus[], query?: RunListQuery): Promise<ApiRunList<ApiRun>> {
     return reads.listByStatus(this.em, reads.API, status, query, this.readFrom);
+  }
+
+  /** `RunRepository#waitForStatus`, giving the run's API object. */
+  waitForStatus(id: string, statuses: RunStatus | RunStatus[], options?: WaitOptions): Promise<ApiRun> {
+    return wakeups.waitForStatus(this.em, reads.API, id, statuses, options);
   }
 
   /**

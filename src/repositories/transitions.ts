@@ -22,7 +22,7 @@ import {
   toolOutputsSchema,
   usageSchema,
 } from '../api/schema';
-import { checkDate, checkId, checkOptions, excerpt } from '../api/arguments';
+import { checkDate, checkId, checkOptions, excerpt, optionalSignal, optionalWaitMs } from '../api/arguments';
 import {
   type ApiIncompleteDetails,
   type ApiLastError,
@@ -53,6 +53,7 @@ import { transitionStatement, type SubObjectRows } from '../sql/transition';
 import { atomically, write, type Row } from './executor';
 import { findById, MANAGED } from './reads';
 import { hydrateRuns } from './unit-of-work';
+import { claimWhenQueued, refuseWaitInTransaction } from './wakeups';
 
 /** The run as stored now, fully loaded and refreshed in the caller's identity map (a second statement). */
 async function reload(em: EntityManager, id: string): Promise<RunObject> {
@@ -244,7 +245,7 @@ export async function expireOverdue(em: EntityManager, now?: Date): Promise<numb
   });
 }
 
-const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds'];
+const CLAIM_OPTIONS = ['assistant_id', 'model', 'worker', 'leaseSeconds', 'waitMs', 'signal'];
 const CLAIM_KEYS = ['toolOutputs'];
 
 /**
@@ -270,14 +271,21 @@ export async function claimNext(em: EntityManager, options?: ClaimOptions | null
     model: o.model === undefined ? undefined : checkId(o.model, 'options.model'),
   };
   const lease = o.worker === undefined && o.leaseSeconds === undefined ? undefined : parseOrThrow(claimLeaseSchema, { worker: o.worker, leaseSeconds: o.leaseSeconds }, 'options');
-  return atomically(em, async () => {
-    const [row] = await write(em, claimStatement(filters, lease));
-    if (!row) return null;
-    const run = await hydrated(em, row, CLAIM_KEYS);
-    // not enumerable: no serializer, copy or ORM helper sees it as the run's data
-    Object.defineProperty(run, 'toolOutputs', { value: row.toolOutputs as ApiStepToolCall[], enumerable: false, configurable: true, writable: true });
-    return run as ClaimedRun;
-  });
+  const waitMs = optionalWaitMs(o.waitMs, 'options.waitMs');
+  const signal = optionalSignal(o.signal, 'options.signal');
+  if (signal !== null && waitMs === null) throw RunValidationError.of('options.signal', 'only applies with waitMs');
+  const claim = () =>
+    atomically(em, async () => {
+      const [row] = await write(em, claimStatement(filters, lease));
+      if (!row) return null;
+      const run = await hydrated(em, row, CLAIM_KEYS);
+      // not enumerable: no serializer, copy or ORM helper sees it as the run's data
+      Object.defineProperty(run, 'toolOutputs', { value: row.toolOutputs as ApiStepToolCall[], enumerable: false, configurable: true, writable: true });
+      return run as ClaimedRun;
+    });
+  if (waitMs === null || waitMs === 0) return claim();
+  refuseWaitInTransaction(em, 'options.waitMs');
+  return claimWhenQueued(em, filters, { timeoutMs: waitMs, signal }, claim);
 }
 
 /**

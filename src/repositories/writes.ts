@@ -14,7 +14,7 @@ import { RunObject } from '../entities/run-object.entity';
 import { RunStoreError, RunStoreUnavailableError, RunValidationError, ThreadHasActiveRunError } from '../errors';
 import { activeRunIdStatement } from '../sql/active-run';
 import { runStoreSettingsOf } from '../settings';
-import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement } from '../sql/insert-graph';
+import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement, type InsertRows } from '../sql/insert-graph';
 import type { Statement } from '../sql/statement';
 import { atomically, read, transaction, write, type Row } from './executor';
 import { findById, MANAGED } from './reads';
@@ -123,7 +123,7 @@ export function prepareRunImport(apiRuns: readonly ApiRunInput[], follows?: Prep
 export async function create(em: EntityManager, input: CreateRunInput): Promise<RunObject> {
   const data = parseOrThrow(createRunSchema, input);
   const ttl = runStoreSettingsOf(em).runTtlSeconds;
-  const run = fillRunFromApi(new RunObject(), {
+  const api: ApiRunInput = {
     id: newRunId(),
     object: 'thread.run',
     created_at: 0,
@@ -152,13 +152,49 @@ export async function create(em: EntityManager, input: CreateRunInput): Promise<
     tool_choice: data.tool_choice ?? 'auto',
     parallel_tool_calls: data.parallel_tool_calls ?? true,
     response_format: data.response_format ?? 'auto',
-  });
-  // the database's clock stamps it, as it stamps every transition (see `GraphWrite`)
-  const [stored] = await writeGraph(em, insertGraphStatement([run], { stampTtlSeconds: ttl }), run.threadId);
+  };
+  // The statement is built from the API object (no entities) and sent first; the run's entity graph,
+  // the CPU-heavy part, is built while the database executes it, with the part ids of its rows.
+  // The database's clock stamps it, as it stamps every transition (see `GraphWrite`).
+  const rows = emptyRows();
+  appendApiRunRows(rows, api);
+  const sent = writeGraph(em, insertRowsStatement(rows, { stampTtlSeconds: ttl }), api.thread_id);
+  sent.catch(() => undefined); // awaited below; a refusal must not count as unhandled meanwhile
+  await statementOnItsWay();
+  const run = withPartIdsOf(rows, fillRunFromApi(new RunObject(), api));
+  const [stored] = await sent;
   const platform = em.getPlatform();
   run.createdAt = asDate(platform, stored.createdAt);
   run.expiresAt = asDate(platform, stored.expiresAt);
   registerManaged(em, run);
+  return run;
+}
+
+/**
+ * Resolves once the pending I/O callbacks and microtasks have run: by then a statement handed to
+ * the driver on an idle pooled connection has been written to its socket, so the work after this
+ * overlaps with the database's.
+ */
+const statementOnItsWay = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * `run` (just built from the API object `rows` were built from, by `appendApiRunRows`) with the
+ * part ids of those rows — the ids the database stores. Every table's first column is its id.
+ */
+function withPartIdsOf(rows: InsertRows, run: RunObject): RunObject {
+  const idOf = (table: unknown[][], i = 0) => table[i][0] as string;
+  if (run.requiredAction) {
+    run.requiredAction.id = idOf(rows.requiredAction);
+    run.requiredAction.toolCalls.getItems(false).forEach((call, i) => (call.id = idOf(rows.toolCall, i)));
+  }
+  if (run.lastError) run.lastError.id = idOf(rows.lastError);
+  if (run.incompleteDetails) run.incompleteDetails.id = idOf(rows.incompleteDetails);
+  if (run.usage) run.usage.id = idOf(rows.usage);
+  if (run.truncationStrategy) run.truncationStrategy.id = idOf(rows.truncationStrategy);
+  if (run.toolChoice) run.toolChoice.id = idOf(rows.toolChoice);
+  if (run.responseFormat) run.responseFormat.id = idOf(rows.responseFormat);
+  run.tools.getItems(false).forEach((tool, i) => (tool.id = idOf(rows.tool, i)));
+  run.fileIds.getItems(false).forEach((file, i) => (file.id = idOf(rows.fileId, i)));
   return run;
 }
 

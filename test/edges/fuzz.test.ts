@@ -201,9 +201,18 @@ function specs(s: Seeded): Spec[] {
     notJson.filter((v) => !(v instanceof Date)),
   );
 
-  const claimBase = fc.record({ assistant_id: fc.constant(s.queued.assistant), model: fc.constant(s.queued.model) }, { requiredKeys: [] });
+  const claimBase = fc.record({ assistant_id: fc.constant(s.queued.assistant), model: fc.constant(s.queued.model), waitMs: fc.constantFrom(0, 50) }, { requiredKeys: [] });
+  const badWaitMs = fc.constantFrom<unknown>(-1, 1.5, 2 ** 31, '10', Number.NaN, Number.POSITIVE_INFINITY, null, true, {}, [], 10n);
+  const notASignal = fc.constantFrom<unknown>(null, {}, 'signal', 5, true, [], { aborted: 'no', addEventListener() {}, removeEventListener() {} }, { aborted: false });
   const claimCases = claimBase.chain((o) =>
-    at([o], 0, mutateOptions(o, ['assistant_id', 'model'], { assistant_id: notIdValue(s.queued.assistant, false), model: notIdValue(s.queued.model, false) })),
+    at([o], 0, mutateOptions(o, ['assistant_id', 'model', 'waitMs', 'signal'], { assistant_id: notIdValue(s.queued.assistant, false), model: notIdValue(s.queued.model, false), waitMs: badWaitMs, signal: notASignal })),
+  );
+  const waitCases = fc.record({ timeoutMs: fc.constantFrom(0, 50) }, { requiredKeys: [] }).chain((o) =>
+    fc.oneof(
+      idAt([s.completed.id, 'completed', o], 0, 'id'),
+      at([s.completed.id, 'completed', o], 1, asMutations(statuses, 'not statuses'), 'statuses'),
+      at([s.completed.id, 'completed', o], 2, mutateOptions(o, ['timeoutMs', 'signal'], { timeoutMs: badWaitMs, signal: notASignal }), 'options'),
+    ),
   );
 
   /** fail and markIncomplete: (id, the detail they require, usage), each argument mutated in turn. */
@@ -299,6 +308,7 @@ function specs(s: Seeded): Spec[] {
     withDetail('markIncomplete', 'incomplete_details', details),
     { method: 'expireOverdue', weight: 3, error: RunValidationError, cases: at([new Date()], 0, asMutations(badDates, 'not a valid Date'), 'now') },
     { method: 'claimNext', weight: 5, error: RunValidationError, cases: claimCases },
+    { method: 'waitForStatus', weight: 4, error: RunValidationError, cases: waitCases },
     {
       method: 'updateMetadata',
       weight: 6,
@@ -427,10 +437,10 @@ describe('every public method refuses invalid arguments with a typed error, befo
   const METHODS = [
     'create', 'createRun', 'importRun', 'importRuns', 'findById', 'getById', 'history', 'getForThread', 'findActiveForThread', 'start', 'cancel', 'confirmCancelled', 'requireAction',
     'submitToolOutputs', 'complete', 'fail', 'markIncomplete', 'expireOverdue', 'claimNext', 'updateMetadata', 'listByThread', 'listByAssistant',
-    'listByStatus', 'countByStatus', 'usageTotals', 'heartbeat', 'recoverLapsed', 'purgeRuns',
+    'listByStatus', 'countByStatus', 'usageTotals', 'heartbeat', 'recoverLapsed', 'purgeRuns', 'waitForStatus',
   ] as const;
   /** Public methods that take no arguments (`runs.api`'s reads share the managed reads' checks: the same functions of reads.ts). */
-  const NO_ARGUMENTS = ['withPrimaryReads'];
+  const NO_ARGUMENTS = ['withPrimaryReads', 'closeListener'];
 
   it('covers every public method the store adds to EntityRepository', () => {
     const own = Object.getOwnPropertyNames(RunRepository.prototype).filter((name) => name !== 'constructor' && typeof Object.getOwnPropertyDescriptor(RunRepository.prototype, name)?.value === 'function');

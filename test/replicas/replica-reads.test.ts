@@ -106,3 +106,22 @@ test("inside the caller's transaction every statement stays on its connection", 
   expect(used.length).toBeGreaterThanOrEqual(4);
   expect(used.every((c) => c.startsWith('write:'))).toBe(true);
 });
+
+test('waits listen on the primary and check there: a waiting server and a waiting worker of an ORM with replicas are woken by the primary', async () => {
+  const listenersOn = async (cluster: ClusterHandle) => (await cluster.query(`select count(*)::int as n from pg_stat_activity where datname = 'app' and query ilike 'listen %'`))[0].n;
+  const runs = orm.em.fork().getRepository(RunObject);
+  const run = await runs.create(createInput());
+  const assistant = uid('asst');
+  logged.length = 0;
+  const server = runs.api.waitForStatus(run.id, 'cancelled', { timeoutMs: 20_000 });
+  const worker = orm.em.fork().getRepository(RunObject).claimNext({ assistant_id: assistant, waitMs: 20_000 });
+  const deadline = Date.now() + 10_000;
+  while ((await listenersOn(primary())) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect({ primary: await listenersOn(primary()), replica: await listenersOn(replica) }).toEqual({ primary: 1, replica: 0 });
+  await runs.cancel(run.id);
+  const created = await runs.create(createInput({ assistant_id: assistant }));
+  expect((await server).status).toBe('cancelled');
+  expect((await worker)!.id).toBe(created.id);
+  // every statement of the waits went to the primary (no replica lag can hide what the notification announced)
+  expect(logged.filter((l) => l.type !== 'write')).toEqual([]);
+});

@@ -26,6 +26,8 @@ import { cutoffStatement, purgeBatchStatement, purgeCountStatement } from '../..
 import { selectRunStatement } from '../../src/sql/run-graph';
 import type { Statement } from '../../src/sql/statement';
 import { transitionStatement } from '../../src/sql/transition';
+import { listenStatement, runStatusStatement } from '../../src/sql/wakeups';
+import { QUEUED_CHANNEL, STATUS_CHANNEL } from '../../src/entities/schema-names';
 import { apiRunWithEveryPart } from '../factories';
 
 const DIR = path.join(__dirname, 'snapshots');
@@ -106,6 +108,8 @@ const CASES: Record<string, () => Statement> = {
   'purge-batch': () => purgeBatchStatement({ statuses: ['completed', 'failed'], before: '2024-01-01 00:00:00+00' }, 1000),
   'purge-count': () => purgeCountStatement({ statuses: ['completed'], before: '2024-01-01 00:00:00+00' }),
   'purge-cutoff': () => cutoffStatement(86_400),
+  'wakeups-listen': () => listenStatement([QUEUED_CHANNEL, STATUS_CHANNEL]),
+  'wakeups-run-status': () => runStatusStatement('run_1'),
 };
 
 /** Line breaks before the clauses a reader looks for, so a diff points at the clause that changed. */

@@ -1,0 +1,2 @@
+listen "assistants_run_store:queued"; listen "assistants_run_store:status"
+
