@@ -314,12 +314,13 @@ describe("MikroORM's merge rules for a run the caller holds", () => {
       const replaced = { ...api, metadata: { replaced: replace }, tools: [{ type: 'file_search' as const }], file_ids: ['file-new'] };
       const result = replace === 'importRun' ? await repo.importRun(replaced) : (await repo.importRuns([replaced]), null);
       if (result) expect(result).toBe(held);
-      expect(await repo.getById(api.id)).toBe(held);
+      // as the import left it (before any read of the run)
       expect(em.getUnitOfWork().getById(RunObject.name, api.id)).toBe(held);
       expect([held.metadata, held.tools.getItems().map((t) => t.type), held.fileIds.getItems().map((f) => f.fileId), held.instructions]).toEqual([
         { replaced: replace }, ['file_search'], ['file-new'], 'mine, unsaved',
       ]);
       expect(pending(em)).toEqual([{ entity: 'RunObject', type: 'update', payload: { instructions: 'mine, unsaved' } }]);
+      expect(await repo.getById(api.id)).toBe(held);
       held.instructions = api.instructions!;
       expect(pending(em)).toEqual([]);
       expect(rendered(held)).toEqual(rendered((await ormLoad(api.id)).run));
