@@ -2,14 +2,16 @@
  * A demo worker for the reference server: it stands in for the model. Each round it expires
  * overdue runs, confirms the cancellation of runs being cancelled, and claims every queued run:
  *
- * - a run with a `function` tool (and `tool_choice` other than `none`) is, the first time this
- *   worker claims it, asked to call that function (`requireAction`, arguments `{}`); when the
- *   client has submitted the output it comes back queued, and is completed;
+ * - a run with a `function` tool (and `tool_choice` other than `none`) that comes without tool
+ *   outputs is asked to call that function (`requireAction`, arguments `{}`); when the client has
+ *   submitted the output it comes back queued, the claim carries the output (`run.toolOutputs`),
+ *   and it is completed;
  * - any other run is completed at once, with usage (a stand-in count: a quarter token per
  *   character of the instructions, plus one; eight completion tokens).
  *
- * What it asked is kept in memory (a real worker keeps the conversation in its messages store), so
- * a restarted worker asks again. One worker per store: it confirms every `cancelling` run as its own.
+ * The worker keeps nothing in memory: what the client answered comes with the claim, so a
+ * restarted worker (or another one) goes on where the last one stopped. One worker per store: it
+ * confirms every `cancelling` run as its own.
  */
 import { randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -50,7 +52,6 @@ function ignoreRaces(error: unknown): void {
 }
 
 export class DemoWorker {
-  private readonly asked = new Set<string>();
   private loop: Promise<void> | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
@@ -69,12 +70,11 @@ export class DemoWorker {
     const run = toApiRun(claimed);
     try {
       const name = functionToCall(run);
-      if (name !== null && !this.asked.has(run.id)) {
-        this.asked.add(run.id);
+      // the outputs the client submitted since the previous claim: none means the function was not asked yet
+      if (name !== null && claimed.toolOutputs.length === 0) {
         const callId = `call_${randomBytes(12).toString('base64url')}`;
         return toApiRun(await runs.requireAction(run.id, [{ id: callId, type: 'function', function: { name, arguments: '{}' } }]));
       }
-      this.asked.delete(run.id);
       // A cancel that arrived while the run was worked on is honoured (the lifecycle would let it complete).
       if ((await runs.getById(run.id)).status === 'cancelling') return toApiRun(await runs.confirmCancelled(run.id));
       return toApiRun(await runs.complete(run.id, demoUsage(run)));

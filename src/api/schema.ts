@@ -228,7 +228,22 @@ export const createRunSchema = z.strictObject({
 });
 
 export const toolCallsSchema = z.array(toolCallSchema).min(1);
-export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: idText, output: text }));
+/**
+ * The most one `submitToolOutputs` takes: its outputs together, in UTF-8 bytes. They travel to
+ * PostgreSQL in one `jsonb` parameter, which holds at most 256 MiB (the rest is room for the ids
+ * and the structure); beyond it the database would refuse the statement.
+ */
+export const TOOL_OUTPUTS_MAX_BYTES = 200 * 1024 * 1024;
+export const toolOutputsSchema = z.array(z.strictObject({ tool_call_id: idText, output: text })).superRefine((outputs, ctx) => {
+  let total = 0;
+  for (let i = 0; i < outputs.length; i++) {
+    total += Buffer.byteLength(outputs[i].output, 'utf8');
+    if (total > TOOL_OUTPUTS_MAX_BYTES) {
+      ctx.addIssue({ code: 'custom', path: [i, 'output'], message: `the outputs together must be at most ${TOOL_OUTPUTS_MAX_BYTES} bytes (UTF-8), what one submit can carry` });
+      return;
+    }
+  }
+});
 
 // --- workers: claims, leases, fencing tokens -------------------------------------------------
 

@@ -17,6 +17,7 @@ import { runStoreSettingsOf } from '../settings';
 import { appendApiRunRows, emptyRows, insertGraphStatement, insertRowsStatement, type InsertRows } from '../sql/insert-graph';
 import type { Statement } from '../sql/statement';
 import { atomically, read, transaction, write, type Row } from './executor';
+import { findById, MANAGED } from './reads';
 import { registerManaged } from './unit-of-work';
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -203,12 +204,25 @@ const asDate = (platform: ReturnType<EntityManager['getPlatform']>, value: unkno
 /** Stores a run object as the API gave it (see `RunRepository#importRun`). */
 export async function importRun(em: EntityManager, apiRun: ApiRunInput): Promise<RunObject> {
   const data = parseOrThrow(apiRunSchema, apiRun) as ApiRunInput;
-  const stale = em.getUnitOfWork().getById<RunObject>(RunObject.name, data.id);
+  const held = em.getUnitOfWork().getById<RunObject>(RunObject.name, data.id);
   const run = fillRunFromApi(new RunObject(), data);
   await replaceGraph(em, run);
-  if (stale && stale !== run) em.getUnitOfWork().unsetIdentity(stale);
+  const refreshed = held ? await refreshHeld(em, held) : null;
+  if (refreshed) return refreshed;
   registerManaged(em, run);
   return run;
+}
+
+/**
+ * After a replace of a run that `em`'s unit of work holds: that instance, refreshed as a read
+ * refreshes a held run (one statement; unit-of-work.ts' merge rules: the stored values, the
+ * caller's unsaved edits kept), so the unit of work keeps one instance per identity. `null`, and
+ * the instance let go, when the run is gone meanwhile (deleted by another writer).
+ */
+async function refreshHeld(em: EntityManager, held: RunObject): Promise<RunObject | null> {
+  const fresh = await findById(em, MANAGED, held.id);
+  if (fresh === null) em.getUnitOfWork().unsetIdentity(held);
+  return fresh;
 }
 
 /** Stores many run objects (see `RunRepository#importRuns`). */
@@ -216,10 +230,7 @@ export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[
   const { results, valid, ids, statement } = isPrepared(batch) ? batch : prepareRunImport(batch);
   if (valid.length === 0) return results;
   const uow = em.getUnitOfWork();
-  for (const id of ids) {
-    const stale = uow.getById<RunObject>(RunObject.name, id);
-    if (stale) uow.unsetIdentity(stale);
-  }
+  const held = ids.map((id) => uow.getById<RunObject>(RunObject.name, id)).filter((run): run is RunObject => run !== undefined);
   // ONE transaction, so that a failure that is not the input's fault leaves nothing of the batch
   // written: the batch's statement; then, run by run in order (a later run with the same id wins),
   // the runs it did not write — all of them when there is no statement (an id twice) or the
@@ -246,6 +257,9 @@ export async function importRuns(em: EntityManager, batch: readonly ApiRunInput[
       }
     }
   });
+  // the held runs the batch replaced are refreshed in place (see `refreshHeld`); a refused one was not written
+  const written = new Set(valid.filter(({ index }) => results[index] === null).map(({ run }) => run.id));
+  for (const run of held) if (written.has(run.id)) await refreshHeld(em, run);
   return results;
 }
 

@@ -123,6 +123,26 @@ describe.each([
     expect(await statusOf(overdue.id)).toBe('expired');
   });
 
+  it('tool outputs: a claim gets the outputs submitted in the transaction; a run a submit queued after the snapshot is not claimable there, the next transaction claims it with its outputs', async () => {
+    const outputs = [{ tool_call_id: 'call_a', output: 'mine' }, { tool_call_id: 'call_b', output: '{"z":1, "a":2}' }];
+    const expected = [
+      { id: 'call_a', type: 'function', function: { name: 'lookup', arguments: '{}', output: 'mine' } },
+      { id: 'call_b', type: 'function', function: { name: 'other', arguments: '{"x":1}', output: '{"z":1, "a":2}' } },
+    ];
+    const inside = await stored('requires_action', { assistant_id: uid('asst') });
+    const elsewhere = await stored('requires_action', { assistant_id: uid('asst') });
+    await atLevel(level, async (runs) => {
+      await runs.submitToolOutputs(inside.id, outputs);
+      expect((await runs.claimNext({ assistant_id: inside.assistant_id! }))?.toolOutputs).toEqual(expected);
+      expect((await runs.history(inside.id)).map((h) => h.to)).toEqual(['requires_action', 'queued', 'in_progress']);
+      await db.runs().submitToolOutputs(elsewhere.id, outputs); // committed after the snapshot
+      expect(await runs.claimNext({ assistant_id: elsewhere.assistant_id! })).toBeNull(); // queued only after the snapshot
+    });
+    await atLevel(level, async (runs) => {
+      expect((await runs.claimNext({ assistant_id: elsewhere.assistant_id! }))?.toolOutputs).toEqual(expected);
+    });
+  });
+
   it('create on a thread whose active run committed after the snapshot: refused by the thread lock, the transaction usable after it', async () => {
     const threadId = uid('thread');
     let after = '';

@@ -5,7 +5,7 @@
  * the call), and a refused write leaves the transaction usable (a savepoint around each write).
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { InvalidRunTransitionError, RunObject, ThreadHasActiveRunError, type ApiRun, type RunRepository } from '../../src';
+import { InvalidRunTransitionError, RunObject, ThreadHasActiveRunError, type ApiRun, type RunHistoryEntry, type RunRepository } from '../../src';
 import { apiRunV2, createInput, uid } from '../factories';
 import { apiRunInStatus, call, USAGE } from '../lifecycle/contract';
 import { useTestDatabase, type TestDatabase } from '../support/test-database';
@@ -90,6 +90,11 @@ async function everyCall(): Promise<Call[]> {
     { name: 'updateMetadata', call: (runs) => runs.updateMetadata(terminal.id, { touched: 'yes' }) },
     { name: 'findActiveForThread', call: (runs) => runs.findActiveForThread(locked.thread_id), check: (run) => expect((run as RunObject).id).toBe(locked.id) },
     { name: 'findById', call: (runs) => runs.findById(overdue.id), check: (run) => expect((run as RunObject).status).toBe('expired') },
+    {
+      name: 'history',
+      call: (runs) => runs.history(requiring.id),
+      check: (history) => expect((history as RunHistoryEntry[]).map((h) => [h.to, h.toolOutputs?.map((o) => o.function.output) ?? null])).toEqual([['requires_action', null], ['queued', ['1', '2']]]),
+    },
   ];
 }
 

@@ -304,6 +304,29 @@ describe("MikroORM's merge rules for a run the caller holds", () => {
     expect(pending(em)).toEqual([{ entity: 'RunObject', type: 'update', payload: { metadata: JSON.stringify({ edited: 'yes' }) } }]);
   });
 
+  it('importRun and importRuns of a run the fork holds refresh that instance (one instance per identity), as a read would: imported values, the caller\'s unsaved edits kept', async () => {
+    for (const replace of ['importRun', 'importRuns'] as const) {
+      const api = await stored('completed');
+      const em = db.em();
+      const repo = em.getRepository(RunObject);
+      const held = await repo.getById(api.id);
+      held.instructions = 'mine, unsaved';
+      const replaced = { ...api, metadata: { replaced: replace }, tools: [{ type: 'file_search' as const }], file_ids: ['file-new'] };
+      const result = replace === 'importRun' ? await repo.importRun(replaced) : (await repo.importRuns([replaced]), null);
+      if (result) expect(result).toBe(held);
+      // as the import left it (before any read of the run)
+      expect(em.getUnitOfWork().getById(RunObject.name, api.id)).toBe(held);
+      expect([held.metadata, held.tools.getItems().map((t) => t.type), held.fileIds.getItems().map((f) => f.fileId), held.instructions]).toEqual([
+        { replaced: replace }, ['file_search'], ['file-new'], 'mine, unsaved',
+      ]);
+      expect(pending(em)).toEqual([{ entity: 'RunObject', type: 'update', payload: { instructions: 'mine, unsaved' } }]);
+      expect(await repo.getById(api.id)).toBe(held);
+      held.instructions = api.instructions!;
+      expect(pending(em)).toEqual([]);
+      expect(rendered(held)).toEqual(rendered((await ormLoad(api.id)).run));
+    }
+  });
+
   it('difference 1: a stored null replaces a value the caller did not change (em.find keeps the old value)', async () => {
     const api = await stored('requires_action');
     const { storeEm, storeRun, ormEm, ormRun } = await twoHolders(api.id, () => undefined);

@@ -278,6 +278,26 @@ describe('with the worker stopped (runs stay where the client puts them)', () =>
   });
 });
 
+describe('a worker that keeps nothing in memory', () => {
+  it('a worker started after the run asked for its tool call completes it from the claimed output, without asking again', async () => {
+    const fresh = () => new DemoWorker({ orm: db.orm, onError: (e) => workerErrors.push(e) });
+    await fresh().round(); // what earlier tests left queued
+    const threadId = uid('thread');
+    const created = await runs.api.create(threadId, { assistant_id: 'asst_restart', tools: [{ type: 'function', function: { name: 'get_time' } }] });
+    await fresh().round();
+    const asking = await runs.api.retrieve(created.id, { thread_id: threadId });
+    expect(asking.status).toBe('requires_action');
+    const [call] = asking.required_action!.submit_tool_outputs.tool_calls;
+    await runs.api.submitToolOutputs(created.id, { thread_id: threadId, tool_outputs: [{ tool_call_id: call.id, output: '12:00' }] });
+    await fresh().round(); // another worker: a restart between the ask and the answer
+    const done = await stored(created.id);
+    expect(done.status).toBe('completed');
+    expect(done.usage).toEqual(demoUsage(done));
+    // asked once, answered once, then completed
+    expect((await db.runs().history(created.id)).map((h) => h.to)).toEqual(['queued', 'in_progress', 'requires_action', 'queued', 'in_progress', 'completed']);
+  });
+});
+
 describe('with the worker running', () => {
   beforeAll(() => worker.start());
   afterAll(() => worker.stop());

@@ -6,6 +6,7 @@
  * history keeps them; both go with the run. Races with real connections are in history-races.test.ts.
  */
 import { LeaseLostError, RunNotFoundError, RunObject, RunValidationError, type RunHistoryEntry } from '../../src';
+import { TOOL_OUTPUTS_MAX_BYTES } from '../../src/api/schema';
 import { apiRunV2, createInput, toolCall, uid } from '../factories';
 import { useTestDatabase } from '../support/test-database';
 
@@ -184,6 +185,28 @@ describe('tool outputs reach the next claim', () => {
     expect(await db.sql('select call_id, output, attempt, function_name from run_tool_output where run_id = $1', [run.id])).toEqual([
       { call_id: 'call_1', output: 'ok', attempt: 1, function_name: 'f' },
     ]);
+  });
+
+  it('outputs beyond what one submit can carry (TOOL_OUTPUTS_MAX_BYTES, UTF-8, together) are a RunValidationError naming the output that crosses it; nothing stored', async () => {
+    const run = await fresh();
+    await claim(run);
+    await db.runs().requireAction(run.id, [toolCall(1), toolCall(2)], { worker: 'w1', attempt: 1 });
+    const half = Math.floor(TOOL_OUTPUTS_MAX_BYTES / 2);
+    const refusal = async (outputs: { tool_call_id: string; output: string }[]) => {
+      const error = await db.runs().submitToolOutputs(run.id, outputs).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RunValidationError);
+      return (error as RunValidationError).issues.map((i) => i.field);
+    };
+    // one output over the bound; two that are only over it together (the second crosses it, in bytes: 'é' is 2)
+    expect(await refusal([{ tool_call_id: 'call_1', output: 'x' }, { tool_call_id: 'call_2', output: 'x'.repeat(TOOL_OUTPUTS_MAX_BYTES + 1) }])).toEqual(['tool_outputs[1].output']);
+    expect(await refusal([{ tool_call_id: 'call_1', output: 'x'.repeat(half) }, { tool_call_id: 'call_2', output: 'é'.repeat(Math.ceil(half / 2) + 1) }])).toEqual(['tool_outputs[1].output']);
+    expect(await outputsOf(run.id)).toBe(0);
+    expect((await db.runs().getById(run.id)).status).toBe('requires_action');
+    // at the bound together: stored, and claimed back whole
+    const big = [{ tool_call_id: 'call_1', output: 'x'.repeat(half) }, { tool_call_id: 'call_2', output: 'y'.repeat(TOOL_OUTPUTS_MAX_BYTES - half) }];
+    await db.runs().submitToolOutputs(run.id, big);
+    const claimed = await claim(run, 'w2');
+    expect(claimed.toolOutputs.map((o) => o.function.output.length)).toEqual([half, TOOL_OUTPUTS_MAX_BYTES - half]);
   });
 
   it('a claim gets only the outputs submitted since the run’s previous claim; a requeue by recovery carries none; the history keeps every submit', async () => {
