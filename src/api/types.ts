@@ -223,9 +223,10 @@ export interface ApiStepToolCall {
 /** The run `claimNext` returns: the claimed run with the tool outputs submitted since its previous claim. */
 export type ClaimedRun = RunObject & {
   /**
-   * The tool calls answered by `submitToolOutputs` since the run's previous claim (while the run was
-   * at `attempt - 1`), in the order they were submitted and, within one submit, the tool calls'
-   * order; `[]` when none (a first claim, or a claim after `recoverLapsed` requeued the run).
+   * The tool calls answered by `submitToolOutputs` that the run's work is waiting on: those submitted
+   * since its last move out of `in_progress` other than a recovery (the previous claim's, or after a
+   * requeue by `recoverLapsed` the dead worker's, again), in the order they were submitted and,
+   * within one submit, the tool calls' order; `[]` when none (a first claim).
    * Set by `claimNext` only (not enumerable: not part of the API object or of the entity's data).
    */
   readonly toolOutputs: ApiStepToolCall[];

@@ -232,7 +232,7 @@ export class RunRepository extends EntityRepository<RunObject> {
    * Takes the oldest free `queued` run and moves it to `in_progress`; `null` when none is free.
    * With `{ worker, leaseSeconds }` the run is leased to the worker (`run.leaseOwner`,
    * `run.leaseExpiresAt`, `run.attempt`: the token its worker transitions and heartbeats carry).
-   * `run.toolOutputs` holds the tool outputs submitted since the run's previous claim.
+   * `run.toolOutputs` holds the tool outputs the run's work is waiting on (see `ClaimedRun`).
    * With `waitMs`, waits up to that long for a run when none is free, woken by the store's
    * notifications (one listening connection per ORM); `signal` ends the wait (`WaitAbortedError`).
    */

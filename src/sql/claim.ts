@@ -14,9 +14,9 @@ import { BARE, FUNCTION } from './tables';
  * picks a candidate). Each claim increments `attempt`; with `lease` it records the worker and the
  * lease's expiry (database clock), without one it clears them. The claim declares itself a worker's
  * to the history trigger (`actorCte`). Result: the claimed run's graph (as `transitionStatement`'s)
- * with `toolOutputs`, the tool outputs submitted since the run's previous claim (while it was at the
- * attempt before this one: `run_object_tool_outputs`, which reads them with a snapshot taken after
- * the run was locked), or no row.
+ * with `toolOutputs`, the tool outputs the run's work is waiting on (those submitted since its last
+ * move out of `in_progress` other than a recovery: `run_object_tool_outputs`, Migration20261201124000,
+ * which reads them with a snapshot taken after the run was locked), or no row.
  */
 export function claimStatement(filters: { assistantId?: string; model?: string } = {}, lease?: { worker: string; leaseSeconds: number }): Statement {
   const params: unknown[] = [];
@@ -42,6 +42,6 @@ export function claimStatement(filters: { assistantId?: string; model?: string }
     `with picked as materialized (select id, ctid from ${BARE.run_object} where ${where} order by created_at, id limit 1 for update skip locked)` +
     `, ${actorCte('worker')}` +
     `, upd as (update ${BARE.run_object} r set ${set.sql.join(', ')} from picked, actor where r.id = picked.id and r.status in (${statusList(Object.keys(TRANSITIONS.claim.moves) as RunStatus[])}) returning r.*)` +
-    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')}, ${FUNCTION.run_object_tool_outputs}(r.id, r.attempt - 1) as "toolOutputs" from upd r join picked on picked.id = r.id`;
+    ` select ${RUN_GRAPH_COLUMNS}, ${PART_ID_COLUMNS}, ${staleColumn('picked')}, ${FUNCTION.run_object_tool_outputs}(r.id) as "toolOutputs" from upd r join picked on picked.id = r.id`;
   return { sql, params: [...params, ...set.params] };
 }

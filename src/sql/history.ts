@@ -41,7 +41,9 @@ export function historyStatement(runId: string): Statement {
   const sql =
     `select h."id", h."from_status" as "from", h."to_status" as "to", h."changed_at" as "at", h."actor", h."worker", h."attempt", ` +
     `(select json_agg(${STEP_TOOL_CALL_JSON} order by o."position") from ${TABLE.run_tool_output} o ` +
-    `where o."run_id" = h."run_id" and o."required_action_id" = h."required_action_id") as "toolOutputs" ` +
+    `where o."run_id" = h."run_id" and o."required_action_id" = h."required_action_id" ` +
+    // a required action left twice (hand-written SQL): its outputs go with the last change out of it
+    `and not exists (select 1 from ${TABLE.run_status_change} l where l."run_id" = h."run_id" and l."required_action_id" = h."required_action_id" and l."id" > h."id")) as "toolOutputs" ` +
     `from ${TABLE.run_object} r left join ${TABLE.run_status_change} h on h."run_id" = r."id" where r."id" = ${p.add(runId)} order by h."id"`;
   return { sql, params: p.values };
 }

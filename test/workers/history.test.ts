@@ -209,7 +209,7 @@ describe('tool outputs reach the next claim', () => {
     expect(claimed.toolOutputs.map((o) => o.function.output.length)).toEqual([half, TOOL_OUTPUTS_MAX_BYTES - half]);
   });
 
-  it('a claim gets only the outputs submitted since the run’s previous claim; a requeue by recovery carries none; the history keeps every submit', async () => {
+  it('a claim gets only the outputs submitted since the run’s previous claim; after a requeue by recovery the next claim gets them again; the history keeps every submit', async () => {
     const run = await fresh();
     await claim(run, 'w1');
     await db.runs().requireAction(run.id, [toolCall(1)], { worker: 'w1', attempt: 1 });
@@ -220,10 +220,11 @@ describe('tool outputs reach the next claim', () => {
     await db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_7', output: 'second' }]);
     const third = await claim(run, 'w3');
     expect(third.toolOutputs).toEqual([{ id: 'call_7', type: 'function', function: { name: 'f', arguments: '{"n":7}', output: 'second' } }]);
+    // w3 dies holding the run: whoever claims it after the recovery still needs call_7's output
     await db.sql(`update run_object set lease_expires_at = clock_timestamp() - interval '1 second' where id = $1`, [run.id]);
     await db.runs().recoverLapsed({ maxAttempts: 9 });
     const fourth = await claim(run, 'w4');
-    expect(fourth.toolOutputs).toEqual([]);
+    expect(fourth.toolOutputs).toEqual(third.toolOutputs);
     // without a claim in between (start), two submits both reach the next claim, in order
     await db.runs().requireAction(run.id, [toolCall(1)], { worker: 'w4', attempt: 4 });
     await db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_1', output: 'a' }]);
@@ -238,6 +239,23 @@ describe('tool outputs reach the next claim', () => {
     await db.runs().requireAction(run.id, [toolCall(3)], { worker: 'w5', attempt: 5 });
     await db.runs().cancel(run.id);
     expect((await db.runs().history(run.id)).slice(-1)[0]).toMatchObject({ from: 'requires_action', to: 'cancelled', toolOutputs: null });
+  });
+});
+
+describe('a required action left twice (hand-written SQL)', () => {
+  it('its outputs go with the last change out of it: the claim and the history read still work', async () => {
+    const run = await fresh();
+    await claim(run);
+    await db.runs().requireAction(run.id, [toolCall(1)], { worker: 'w1', attempt: 1 });
+    // out of requires_action and back, keeping the same required action
+    await db.sql(`update run_object set status = 'queued' where id = $1`, [run.id]);
+    await db.sql(`update run_object set status = 'in_progress' where id = $1`, [run.id]);
+    await db.sql(`update run_object set status = 'requires_action' where id = $1`, [run.id]);
+    await db.runs().submitToolOutputs(run.id, [{ tool_call_id: 'call_1', output: 'once' }]);
+    const next = await claim(run, 'w2');
+    expect(next.toolOutputs.map((o) => o.function.output)).toEqual(['once']);
+    const left = (await db.runs().history(run.id)).filter((h) => h.from === 'requires_action');
+    expect(left.map((h) => h.toolOutputs?.map((o) => o.function.output) ?? null)).toEqual([null, ['once']]);
   });
 });
 

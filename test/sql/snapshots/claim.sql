@@ -34,7 +34,7 @@ from "run_response_format" p
 where p."id" = r."response_format_id") as "responseFormat", r."lease_owner" as "leaseOwner", r."lease_expires_at" as "leaseExpiresAt", r."attempt", r."required_action_id" as "requiredActionId", r."last_error_id" as "lastErrorId", r."incomplete_details_id" as "incompleteDetailsId", r."usage_id" as "usageId", r."truncation_strategy_id" as "truncationStrategyId", r."tool_choice_id" as "toolChoiceId", r."response_format_id" as "responseFormatId", (select snap.ctid
 from "run_object" snap
 where snap."id" = picked."id") is distinct
-from picked."ctid" as "stale", "run_object_tool_outputs"(r.id, r.attempt - 1) as "toolOutputs"
+from picked."ctid" as "stale", "run_object_tool_outputs"(r.id) as "toolOutputs"
 from upd r
 join picked on picked.id = r.id
 
