@@ -3,10 +3,10 @@ import { StoreMigration } from '../src/store-migration';
 /**
  * The tool outputs a claim hands its worker (`run_object_tool_outputs`, Migration20261201121000) are
  * now those the run's work is still waiting on: the outputs submitted while the run was at the
- * attempt of its last move out of `in_progress` that was not a recovery — the worker's
- * `requireAction` they answer (or the last one, when `start` let work go on without a claim). A run
- * requeued by `recoverLapsed` after its worker died keeps them for the next claim; a worker that
- * moved the run on (asked again, finished) has used them. Without such a move: none.
+ * attempt in which it last entered `requires_action` (a worker's `requireAction`, an import in that
+ * status) — not those of the attempt before the claim. So a run requeued by `recoverLapsed` after its
+ * worker died hands them to the next claim again; a worker that asks again starts a new set; a run
+ * that never was in `requires_action` has none.
  *
  * Each submit's outputs are ordered (and, in `history(id)`, attached) by the LAST status change out
  * of the required action they answer: a required action left twice (only hand-written SQL does that)
@@ -22,7 +22,7 @@ export class Migration20261201124000 extends StoreMigration {
     this.addSql(`create function "run_object_tool_outputs"(p_run text) returns json language plpgsql volatile set search_path from current as $$
 declare
   answered int := (select h."attempt" from "run_status_change" h
-                   where h."run_id" = p_run and h."from_status" = 'in_progress' and h."actor" <> 'recovery'
+                   where h."run_id" = p_run and h."to_status" = 'requires_action'
                    order by h."id" desc limit 1);
 begin
   return (

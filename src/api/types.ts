@@ -224,7 +224,7 @@ export interface ApiStepToolCall {
 export type ClaimedRun = RunObject & {
   /**
    * The tool calls answered by `submitToolOutputs` that the run's work is waiting on: those submitted
-   * since its last move out of `in_progress` other than a recovery (the previous claim's, or after a
+   * in the attempt in which the run last entered `requires_action` (the previous claim's, or after a
    * requeue by `recoverLapsed` the dead worker's, again), in the order they were submitted and,
    * within one submit, the tool calls' order; `[]` when none (a first claim).
    * Set by `claimNext` only (not enumerable: not part of the API object or of the entity's data).

@@ -14,8 +14,8 @@ import { BARE, FUNCTION } from './tables';
  * picks a candidate). Each claim increments `attempt`; with `lease` it records the worker and the
  * lease's expiry (database clock), without one it clears them. The claim declares itself a worker's
  * to the history trigger (`actorCte`). Result: the claimed run's graph (as `transitionStatement`'s)
- * with `toolOutputs`, the tool outputs the run's work is waiting on (those submitted since its last
- * move out of `in_progress` other than a recovery: `run_object_tool_outputs`, Migration20261201124000,
+ * with `toolOutputs`, the tool outputs the run's work is waiting on (those submitted in the attempt in
+ * which it last entered `requires_action`: `run_object_tool_outputs`, Migration20261201124000,
  * which reads them with a snapshot taken after the run was locked), or no row.
  */
 export function claimStatement(filters: { assistantId?: string; model?: string } = {}, lease?: { worker: string; leaseSeconds: number }): Statement {
