@@ -1,21 +1,8 @@
+import { STORE_TABLES } from '../../src/sql/tables';
 import type { TestDatabase } from './test-database';
 
-/** Every table the package owns. */
-export const RUN_STORE_TABLES = [
-  'run_object',
-  'run_required_action',
-  'run_tool_call',
-  'run_last_error',
-  'run_incomplete_details',
-  'run_usage',
-  'run_truncation_strategy',
-  'run_tool_choice',
-  'run_response_format',
-  'run_tool',
-  'run_file_id',
-  'run_status_change',
-  'run_tool_output',
-] as const;
+/** Every table the package owns (the builders' list, which a test compares with the entities' metadata). */
+export const RUN_STORE_TABLES = STORE_TABLES;
 
 /** The row count of every table, in one query. */
 export async function countAllRows(db: TestDatabase): Promise<Record<(typeof RUN_STORE_TABLES)[number], number>> {
